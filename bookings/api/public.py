@@ -1,0 +1,217 @@
+"""The public API students and the web pages use. Thin: parse, call a service, render."""
+
+from datetime import UTC, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bookings import ics, selectors, services
+from bookings.models import Actor, Booking, BookingStatus
+from bookings.payment_port import payment_port
+
+from .fields import parse_bound, parse_zone
+from .serializers import (
+    BookingCreateSerializer,
+    ErrorSerializer,
+    BookingSerializer,
+    RescheduleSerializer,
+    SlotListSerializer,
+    SlotQuerySerializer,
+    TutorSerializer,
+    slot_dict,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names them."),
+    404: OpenApiResponse(ErrorSerializer, description="Unknown tutor, slot or booking."),
+}
+
+
+def conflict(codes: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=f"Conflict: {codes}.")
+
+
+@extend_schema(tags=["public"])
+class TutorListView(generics.ListAPIView):
+    """Public tutor profiles with their offerings."""
+
+    serializer_class = TutorSerializer
+    authentication_classes: list = []
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.tutors_public()
+
+
+@extend_schema(tags=["public"], responses={200: TutorSerializer, 404: ERRORS[404]})
+class TutorDetailView(APIView):
+    """One tutor's public profile."""
+
+    authentication_classes: list = []
+
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(TutorSerializer(selectors.tutor_public(slug)).data)
+
+
+@extend_schema(
+    tags=["public"],
+    parameters=[SlotQuerySerializer],
+    responses={200: SlotListSerializer, 400: ERRORS[400], 404: ERRORS[404]},
+)
+class SlotListView(APIView):
+    """Open slots in a bounded range (at most 62 days), times rendered in `tz`."""
+
+    authentication_classes: list = []
+
+    def get(self, request: Request) -> Response:
+        query = SlotQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        zone = parse_zone(params.get("tz") or "UTC")
+        now = timezone.now()
+        errors: dict[str, list[str]] = {}
+        start = end = now
+        try:
+            start = parse_bound(params["start"], zone, end=False) if "start" in params else now
+        except ValidationError as exc:
+            errors["start"] = exc.detail  # type: ignore[assignment]
+        try:
+            end = (
+                parse_bound(params["end"], zone, end=True)
+                if "end" in params
+                else start + timedelta(days=7)
+            )
+        except ValidationError as exc:
+            errors["end"] = exc.detail  # type: ignore[assignment]
+        if not errors and end <= start:
+            errors["end"] = ["The end must be after the start."]
+        if not errors and end - start > timedelta(days=settings.SLOT_QUERY_MAX_DAYS):
+            errors["end"] = [f"The range can span at most {settings.SLOT_QUERY_MAX_DAYS} days."]
+        if errors:
+            raise ValidationError(errors)
+        tutor = selectors.tutor_public(params["tutor"]) if params.get("tutor") else None
+        items = selectors.open_slots(
+            start=start, end=end, now=now, tutor=tutor, mode=params.get("mode")
+        )
+        results = [slot_dict(item, zone) for item in items]
+        return Response(
+            {
+                "tz": str(zone),
+                "start": start.astimezone(zone).isoformat(),
+                "end": end.astimezone(zone).isoformat(),
+                "count": len(results),
+                "results": results,
+            }
+        )
+
+
+def booking_response(booking: Booking, *, status_code: int = 200, **context: Any) -> Response:
+    if "payment_url" not in context and booking.status == BookingStatus.PENDING_PAYMENT:
+        context["payment_url"] = payment_port().checkout_url(booking)
+    return Response(BookingSerializer(booking, context=context).data, status=status_code)
+
+
+@extend_schema(
+    tags=["public"],
+    request=BookingCreateSerializer,
+    responses={
+        201: BookingSerializer,
+        400: ERRORS[400],
+        409: conflict("slot_unavailable, too_many_holds"),
+        503: OpenApiResponse(ErrorSerializer, description="payment_unavailable: no checkout."),
+    },
+)
+class BookingCreateView(APIView):
+    """Hold a slot for the student while they pay. 409 `slot_unavailable` if it is taken."""
+
+    authentication_classes: list = []
+
+    def post(self, request: Request) -> Response:
+        data = BookingCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = dict(data.validated_data)
+        hold = services.booking_create(slot_id=params.pop("slot"), now=timezone.now(), **params)
+        booking = selectors.booking_by_token(hold.booking.manage_token)
+        return booking_response(
+            booking, status_code=status.HTTP_201_CREATED, payment_url=hold.payment_url
+        )
+
+
+@extend_schema(tags=["public"], responses={200: BookingSerializer, 404: ERRORS[404]})
+class BookingDetailView(APIView):
+    """The booking behind a manage token."""
+
+    authentication_classes: list = []
+
+    def get(self, request: Request, token: str) -> Response:
+        return booking_response(selectors.booking_by_token(token))
+
+
+@extend_schema(
+    tags=["public"],
+    request=None,
+    responses={200: BookingSerializer, 404: ERRORS[404], 409: conflict("not_cancellable")},
+)
+class BookingCancelView(APIView):
+    """Cancel; `refund` in the answer says what the policy gave back."""
+
+    authentication_classes: list = []
+
+    def post(self, request: Request, token: str) -> Response:
+        booking = selectors.booking_by_token(token)
+        services.booking_cancel(booking_id=booking.pk, actor=Actor.STUDENT, now=timezone.now())
+        return booking_response(selectors.booking_by_token(token))
+
+
+@extend_schema(
+    tags=["public"],
+    request=RescheduleSerializer,
+    responses={
+        200: BookingSerializer,
+        400: ERRORS[400],
+        404: ERRORS[404],
+        409: conflict("slot_unavailable, not_reschedulable, reschedule_window_closed"),
+    },
+)
+class BookingRescheduleView(APIView):
+    """Move a confirmed booking to another open slot of the same tutor and length."""
+
+    authentication_classes: list = []
+
+    def post(self, request: Request, token: str) -> Response:
+        booking = selectors.booking_by_token(token)
+        data = RescheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.booking_reschedule(
+            booking_id=booking.pk, slot_id=data.validated_data["slot"], now=timezone.now()
+        )
+        return booking_response(selectors.booking_by_token(token))
+
+
+@extend_schema(
+    tags=["public"],
+    responses={(200, "text/calendar"): OpenApiTypes.STR, 404: ERRORS[404]},
+    parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH)],
+)
+class BookingInviteView(APIView):
+    """The booking as an iCalendar invite (METHOD:CANCEL once cancelled)."""
+
+    authentication_classes: list = []
+
+    def get(self, request: Request, token: str) -> HttpResponse:
+        booking = selectors.booking_by_token(token)
+        body = ics.booking_calendar(booking, now=timezone.now().astimezone(UTC))
+        response = HttpResponse(
+            body, content_type=f'text/calendar; charset=utf-8; method={ics.method_for(booking)}'
+        )
+        response["Content-Disposition"] = 'attachment; filename="invite.ics"'
+        response["Cache-Control"] = "private, no-store"
+        return response

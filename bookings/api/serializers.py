@@ -1,0 +1,382 @@
+"""Input and output shapes of the API. Rules live in services; these only parse and render."""
+
+from datetime import tzinfo
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bookings.models import (
+    AvailabilityRule,
+    BlockedPeriod,
+    Booking,
+    BookingStatus,
+    Mode,
+    Offering,
+    Slot,
+    Tutor,
+)
+from bookings.selectors import OpenSlot
+
+from .fields import AwareDateTimeField, TimeZoneField
+
+
+def money(amount: int, currency: str) -> dict[str, Any]:
+    return {"amount": amount, "currency": currency}
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable, e.g. slot_unavailable.")
+    message = serializers.CharField(help_text="For people.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field name → messages, for validation errors.",
+    )
+
+
+class MoneySerializer(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="In the currency's minor unit (cents).")
+    currency = serializers.CharField(help_text="ISO 4217, lower case.")
+
+
+class PlaceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    address = serializers.CharField()
+
+
+# --- public ---------------------------------------------------------------------------------
+
+
+class PublicOfferingSerializer(serializers.ModelSerializer):
+    price = serializers.SerializerMethodField()
+    place = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Offering
+        fields = ["id", "mode", "title", "description", "duration_minutes", "price", "place"]
+
+    @extend_schema_field(MoneySerializer)
+    def get_price(self, obj: Offering) -> dict[str, Any]:
+        return money(obj.price_amount, obj.currency)
+
+    @extend_schema_field(PlaceSerializer(allow_null=True))
+    def get_place(self, obj: Offering) -> dict[str, str] | None:
+        return obj.place
+
+
+class TutorSerializer(serializers.ModelSerializer):
+    offerings = PublicOfferingSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Tutor
+        fields = ["slug", "display_name", "headline", "bio", "timezone", "currency", "offerings"]
+
+
+class SlotPricesSerializer(serializers.Serializer):
+    remote = MoneySerializer(required=False)
+    in_person = MoneySerializer(required=False)
+
+
+class SlotSerializer(serializers.Serializer):
+    """Documents the slot shape; the view renders it with slot_dict() for speed."""
+
+    id = serializers.IntegerField()
+    tutor = serializers.CharField(help_text="The tutor's slug.")
+    start = serializers.DateTimeField(help_text="ISO 8601 with the offset of the requested tz.")
+    end = serializers.DateTimeField()
+    duration_minutes = serializers.IntegerField()
+    modes = serializers.ListField(child=serializers.ChoiceField(choices=Mode.choices))
+    prices = SlotPricesSerializer()
+    place = PlaceSerializer(allow_null=True)
+
+
+class SlotListSerializer(serializers.Serializer):
+    tz = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    count = serializers.IntegerField()
+    results = SlotSerializer(many=True)
+
+
+def slot_dict(item: OpenSlot, zone: tzinfo) -> dict[str, Any]:
+    slot, offers = item.slot, item.offerings
+    in_person = offers.get(Mode.IN_PERSON.value)
+    return {
+        "id": slot.pk,
+        "tutor": slot.tutor.slug,
+        "start": slot.start.astimezone(zone).isoformat(),
+        "end": slot.end.astimezone(zone).isoformat(),
+        "duration_minutes": int((slot.end - slot.start).total_seconds() // 60),
+        "modes": list(offers),
+        "prices": {mode: money(o.price_amount, o.currency) for mode, o in offers.items()},
+        "place": in_person.place if in_person else None,
+    }
+
+
+class SlotQuerySerializer(serializers.Serializer):
+    tutor = serializers.SlugField(required=False, help_text="A tutor's slug.")
+    mode = serializers.ChoiceField(choices=Mode.choices, required=False)
+    start = serializers.CharField(
+        required=False, help_text="Date (local midnight in tz) or ISO datetime. Default: now."
+    )
+    end = serializers.CharField(
+        required=False,
+        help_text="Date (inclusive, whole day in tz) or ISO datetime. Default: start + 7 days. "
+        "At most 62 days after start.",
+    )
+    tz = TimeZoneField(required=False, help_text="IANA zone to render times in. Default: UTC.")
+
+
+class BookingCreateSerializer(serializers.Serializer):
+    slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    mode = serializers.ChoiceField(choices=Mode.choices)
+    student_name = serializers.CharField(max_length=120)
+    student_email = serializers.EmailField(max_length=254)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    student_timezone = TimeZoneField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="The student's IANA zone, for the times in emails.",
+    )
+
+
+class RescheduleSerializer(serializers.Serializer):
+    slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    """A booking as its student sees it (through the manage link)."""
+
+    tutor = serializers.CharField(source="tutor.slug")
+    tutor_name = serializers.CharField(source="tutor.display_name")
+    start = serializers.DateTimeField(source="slot.start")
+    end = serializers.DateTimeField(source="slot.end")
+    offering = serializers.CharField(source="offering.title")
+    price = serializers.SerializerMethodField()
+    refund = serializers.SerializerMethodField()
+    place = serializers.SerializerMethodField()
+    video_url = serializers.SerializerMethodField()
+    payment_url = serializers.SerializerMethodField()
+    manage_url = serializers.CharField()
+    invite_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "status",
+            "tutor",
+            "tutor_name",
+            "slot",
+            "mode",
+            "offering",
+            "start",
+            "end",
+            "student_name",
+            "student_email",
+            "student_timezone",
+            "notes",
+            "price",
+            "refund",
+            "place",
+            "video_url",
+            "hold_expires_at",
+            "payment_url",
+            "manage_url",
+            "invite_url",
+            "created_at",
+            "confirmed_at",
+            "cancelled_at",
+        ]
+
+    @extend_schema_field(MoneySerializer)
+    def get_price(self, obj: Booking) -> dict[str, Any]:
+        return money(obj.price_amount, obj.currency)
+
+    @extend_schema_field(MoneySerializer(allow_null=True))
+    def get_refund(self, obj: Booking) -> dict[str, Any] | None:
+        """What the cancellation gave back; null unless cancelled."""
+        if obj.status != BookingStatus.CANCELLED:
+            return None
+        return money(obj.refund_amount, obj.currency)
+
+    @extend_schema_field(PlaceSerializer(allow_null=True))
+    def get_place(self, obj: Booking) -> dict[str, str] | None:
+        return obj.offering.place if obj.mode == Mode.IN_PERSON else None
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_video_url(self, obj: Booking) -> str | None:
+        """The call link, once the session is paid for."""
+        if obj.mode != Mode.REMOTE or obj.status != BookingStatus.CONFIRMED:
+            return None
+        return obj.offering.video_url
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_payment_url(self, obj: Booking) -> str | None:
+        url: str | None = self.context.get("payment_url")
+        return url
+
+    @extend_schema_field(serializers.URLField())
+    def get_invite_url(self, obj: Booking) -> str:
+        return f"{obj.manage_url.replace('/bookings/', '/api/bookings/', 1)}invite.ics"
+
+
+# --- tutor ----------------------------------------------------------------------------------
+
+
+class TutorProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tutor
+        fields = [
+            "slug",
+            "display_name",
+            "headline",
+            "bio",
+            "email",
+            "timezone",
+            "currency",
+            "min_notice_minutes",
+            "travel_buffer_minutes",
+            "full_refund_hours",
+        ]
+        read_only_fields = ["slug"]
+
+
+class OfferingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Offering
+        fields = [
+            "id",
+            "mode",
+            "title",
+            "description",
+            "duration_minutes",
+            "price_amount",
+            "currency",
+            "video_url",
+            "place_name",
+            "place_address",
+            "is_active",
+        ]
+        extra_kwargs = {"currency": {"required": False}}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        merged = {**self._current(), **attrs}
+        if merged.get("mode") == Mode.REMOTE and not merged.get("video_url"):
+            raise serializers.ValidationError({"video_url": ["Remote sessions need a video link."]})
+        if merged.get("mode") == Mode.IN_PERSON:
+            missing = {
+                f: ["In-person sessions need a meeting place."]
+                for f in ("place_name", "place_address")
+                if not merged.get(f)
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        if self.instance is not None and "duration_minutes" in attrs:
+            if attrs["duration_minutes"] != self.instance.duration_minutes and (
+                self.instance.rules.exists()
+            ):
+                raise serializers.ValidationError(
+                    {"duration_minutes": ["Used by weekly rules: create a new offering instead."]}
+                )
+        return attrs
+
+    def _current(self) -> dict[str, Any]:
+        if self.instance is None:
+            return {}
+        return {f: getattr(self.instance, f) for f in self.Meta.fields if f != "id"}
+
+
+class WeekdaysField(serializers.ListField):
+    child = serializers.IntegerField(min_value=1, max_value=7)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=1, max_length=7, **kwargs)
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    weekdays = WeekdaysField(help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
+    offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
+
+    class Meta:
+        model = AvailabilityRule
+        fields = [
+            "id",
+            "weekdays",
+            "start_time",
+            "end_time",
+            "offerings",
+            "valid_from",
+            "valid_until",
+            "is_active",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tutor = self.context.get("tutor")
+        if tutor is not None:
+            self.fields["offerings"].child_relation.queryset = Offering.objects.filter(tutor=tutor)
+
+
+class BlockSerializer(serializers.ModelSerializer):
+    start = AwareDateTimeField()
+    end = AwareDateTimeField()
+
+    class Meta:
+        model = BlockedPeriod
+        fields = ["id", "start", "end", "reason"]
+
+
+class TutorSlotSerializer(serializers.ModelSerializer):
+    offerings = serializers.SerializerMethodField()
+    booked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Slot
+        fields = [
+            "id",
+            "start",
+            "end",
+            "source",
+            "rule",
+            "offerings",
+            "booked",
+            "removed_at",
+            "removed_reason",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_offerings(self, obj: Slot) -> list[int]:
+        return [i for i in (obj.remote_offering_id, obj.in_person_offering_id) if i is not None]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_booked(self, obj: Slot) -> bool:
+        return obj.pk in self.context.get("booked_slot_ids", ())
+
+
+class SlotCreateSerializer(serializers.Serializer):
+    start = AwareDateTimeField()
+    offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tutor = self.context.get("tutor")
+        if tutor is not None:
+            self.fields["offerings"].child_relation.queryset = Offering.objects.filter(tutor=tutor)
+
+
+class TutorBookingSerializer(BookingSerializer):
+    class Meta(BookingSerializer.Meta):
+        fields = [f for f in BookingSerializer.Meta.fields if f != "payment_url"]
+
+
+class TutorBookingQuerySerializer(serializers.Serializer):
+    status = serializers.MultipleChoiceField(choices=BookingStatus.choices, required=False)
+    mode = serializers.ChoiceField(choices=Mode.choices, required=False)
+    start_from = AwareDateTimeField(required=False)
+    start_to = AwareDateTimeField(required=False)
+
+
+class TutorSlotQuerySerializer(serializers.Serializer):
+    start_from = AwareDateTimeField(required=False)
+    start_to = AwareDateTimeField(required=False)
+    include_removed = serializers.BooleanField(required=False, default=False)

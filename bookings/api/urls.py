@@ -1,0 +1,35 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import public, tutor
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("offerings", tutor.OfferingViewSet, basename="tutor-offering")
+router.register("rules", tutor.RuleViewSet, basename="tutor-rule")
+router.register("blocks", tutor.BlockViewSet, basename="tutor-block")
+router.register("slots", tutor.SlotViewSet, basename="tutor-slot")
+router.register("bookings", tutor.BookingViewSet, basename="tutor-booking")
+
+urlpatterns = [
+    path("tutors/", public.TutorListView.as_view(), name="tutor-list"),
+    path("tutors/<slug:slug>/", public.TutorDetailView.as_view(), name="tutor-detail"),
+    path("slots/", public.SlotListView.as_view(), name="slot-list"),
+    path("bookings/", public.BookingCreateView.as_view(), name="booking-create"),
+    path("bookings/<str:token>/", public.BookingDetailView.as_view(), name="booking-detail"),
+    path(
+        "bookings/<str:token>/cancel/", public.BookingCancelView.as_view(), name="booking-cancel"
+    ),
+    path(
+        "bookings/<str:token>/reschedule/",
+        public.BookingRescheduleView.as_view(),
+        name="booking-reschedule",
+    ),
+    path(
+        "bookings/<str:token>/invite.ics",
+        public.BookingInviteView.as_view(),
+        name="booking-invite",
+    ),
+    path("tutor/me/", tutor.ProfileView.as_view(), name="tutor-profile"),
+    path("tutor/", include(router.urls)),
+]

@@ -1,0 +1,362 @@
+"""Which times a tutor is bookable: rules → concrete slots, and the rules that hide slots.
+
+Two pure functions hold the rules and are shared by every caller:
+- rule_candidates(): the UTC (start, end) pairs a weekly wall-clock rule produces;
+- open_offerings(): which modes of one slot can be booked right now, given the tutor's
+  other active bookings (minimum notice, one booking per slot, travel buffer).
+"""
+
+import bisect
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import (
+    ACTIVE_STATUSES,
+    AvailabilityRule,
+    BlockedPeriod,
+    Booking,
+    Mode,
+    Offering,
+    Slot,
+    SlotRemoval,
+    SlotSource,
+    Tutor,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- wall clock → UTC ---------------------------------------------------------------------
+
+
+def local_to_utc(local: datetime, zone: ZoneInfo) -> datetime | None:
+    """The UTC instant a naive wall-clock time names in `zone`, or None if it never occurs.
+
+    A time skipped by a spring-forward change does not exist: it is refused rather than
+    shifted. A time repeated by a fall-back change is taken at its first occurrence
+    (fold=0), so it is used once.
+    """
+    aware = local.replace(tzinfo=zone, fold=0)
+    as_utc = aware.astimezone(UTC)
+    if as_utc.astimezone(zone).replace(tzinfo=None) != local:
+        return None
+    return as_utc
+
+
+def rule_candidates(
+    *,
+    weekdays: Iterable[int],
+    start_time: time,
+    end_time: time,
+    duration: timedelta,
+    zone: ZoneInfo,
+    first_day: date,
+    last_day: date,
+) -> Iterator[tuple[datetime, datetime]]:
+    """Back-to-back slots of `duration` inside the local window on each matching day.
+
+    Every slot starts and ends inside the window as read on the wall clock that day,
+    whatever daylight-saving does: a slot a DST change would stretch past the window's
+    end, or push onto the previous slot, is left out.
+    """
+    days = set(weekdays)
+    day = first_day
+    while day <= last_day:
+        if day.isoweekday() in days:
+            window_end = datetime.combine(day, end_time)
+            local = datetime.combine(day, start_time)
+            previous_end: datetime | None = None
+            while local + duration <= window_end:
+                start = local_to_utc(local, zone)
+                if start is not None:
+                    end = start + duration
+                    end_local = end.astimezone(zone).replace(tzinfo=None)
+                    fits = end_local <= window_end
+                    if fits and (previous_end is None or start >= previous_end):
+                        yield start, end
+                        previous_end = end
+                local += duration
+        day += timedelta(days=1)
+
+
+# --- the rules that open or hide a slot -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Busy:
+    """An active booking, as far as availability cares."""
+
+    booking_id: object
+    slot_id: int
+    tutor_id: int
+    mode: str
+    start: datetime
+    end: datetime
+
+
+def busy_bookings(
+    *, tutor_ids: Sequence[int], start: datetime, end: datetime, margin: timedelta
+) -> list[Busy]:
+    """Active bookings of these tutors that touch [start - margin, end + margin). One query."""
+    rows = (
+        Booking.objects.filter(
+            tutor_id__in=tutor_ids,
+            status__in=ACTIVE_STATUSES,
+            slot__start__lt=end + margin,
+            slot__end__gt=start - margin,
+        )
+        .order_by()
+        .values_list("id", "slot_id", "tutor_id", "mode", "slot__start", "slot__end")
+    )
+    return [Busy(*row) for row in rows]
+
+
+def open_offerings(
+    slot: Slot,
+    *,
+    now: datetime,
+    busy: Iterable[Busy],
+    ignore_booking_id: object = None,
+) -> dict[str, Offering]:
+    """The offerings (by mode) a student can book in `slot` at `now`; empty when none.
+
+    - the slot is withdrawn, or starts sooner than the tutor's minimum notice → closed;
+    - it has an active booking → closed;
+    - an active in-person booking lies within the travel buffer of it → closed (the
+      tutor is travelling to or from the meeting place);
+    - any other active booking lies within the buffer → the in-person mode is dropped
+      (the tutor could not get to the meeting place in time), remote stays open.
+    `ignore_booking_id` leaves one booking out, so a booking can be moved next to itself.
+    """
+    tutor = slot.tutor
+    if slot.removed_at is not None or slot.start < now + tutor.min_notice:
+        return {}
+    offers = slot.offerings()
+    buffer = tutor.travel_buffer
+    for b in busy:
+        if b.tutor_id != slot.tutor_id or b.booking_id == ignore_booking_id:
+            continue
+        if b.slot_id == slot.id:
+            return {}
+        if b.start < slot.end + buffer and b.end > slot.start - buffer:
+            if b.mode == Mode.IN_PERSON:
+                return {}
+            offers.pop(Mode.IN_PERSON.value, None)
+    return offers
+
+
+# --- materialising rules into slots -------------------------------------------------------
+
+
+class _Intervals:
+    """Sorted, non-overlapping [start, end) intervals with an O(log n) overlap test."""
+
+    def __init__(self, intervals: Iterable[tuple[datetime, datetime]]) -> None:
+        self._items = sorted(intervals)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        i = bisect.bisect_left(self._items, (end,))
+        # Only the interval just before `end` can reach into [start, end).
+        return i > 0 and self._items[i - 1][1] > start
+
+    def add(self, start: datetime, end: datetime) -> None:
+        bisect.insort(self._items, (start, end))
+
+    def remove(self, start: datetime, end: datetime) -> None:
+        self._items.remove((start, end))
+
+    @classmethod
+    def merged(cls, intervals: Iterable[tuple[datetime, datetime]]) -> "_Intervals":
+        """For inputs that may overlap each other (blocked periods): join them first."""
+        joined: list[tuple[datetime, datetime]] = []
+        for start, end in sorted(intervals):
+            if joined and start <= joined[-1][1]:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+            else:
+                joined.append((start, end))
+        return cls(joined)
+
+
+@dataclass
+class MaterialiseResult:
+    created: int = 0
+    reactivated: int = 0
+    updated: int = 0
+    removed: int = 0
+
+
+def _rule_offerings(rule: AvailabilityRule) -> tuple[Offering | None, Offering | None]:
+    by_mode = {o.mode: o for o in rule.offerings.all() if o.is_active}
+    return by_mode.get(Mode.REMOTE), by_mode.get(Mode.IN_PERSON)
+
+
+def horizon_end(tutor: Tutor, now: datetime, weeks: int | None = None) -> datetime:
+    weeks = settings.SLOT_HORIZON_WEEKS if weeks is None else weeks
+    last_day = now.astimezone(tutor.zone).date() + timedelta(weeks=weeks)
+    return datetime.combine(last_day + timedelta(days=1), time(), tutor.zone).astimezone(UTC)
+
+
+def desired_rule_slots(
+    tutor: Tutor, *, now: datetime, until: datetime, blocks: Sequence[BlockedPeriod] = ()
+) -> dict[tuple[datetime, datetime], tuple[AvailabilityRule, Offering | None, Offering | None]]:
+    """Every future slot the tutor's active rules call for before `until`, outside blocks.
+
+    Where two rules would produce overlapping slots, the older rule wins.
+    """
+    zone = tutor.zone
+    first_day = now.astimezone(zone).date()
+    last_day = until.astimezone(zone).date()
+    blocked = _Intervals.merged((b.start, b.end) for b in blocks)
+    taken = _Intervals(())
+    desired: dict[tuple[datetime, datetime], tuple[AvailabilityRule, Offering | None, Offering | None]] = {}
+    rules = tutor.rules.filter(is_active=True).prefetch_related("offerings").order_by("id")
+    for rule in rules:
+        remote, in_person = _rule_offerings(rule)
+        offering = remote or in_person
+        if offering is None:
+            continue
+        days_from = max(first_day, rule.valid_from) if rule.valid_from else first_day
+        days_to = min(last_day, rule.valid_until) if rule.valid_until else last_day
+        for start, end in rule_candidates(
+            weekdays=rule.weekdays,
+            start_time=rule.start_time,
+            end_time=rule.end_time,
+            duration=offering.duration,
+            zone=zone,
+            first_day=days_from,
+            last_day=days_to,
+        ):
+            if start <= now or start >= until:
+                continue
+            if blocked.overlaps(start, end) or taken.overlaps(start, end):
+                continue
+            taken.add(start, end)
+            desired[(start, end)] = (rule, remote, in_person)
+    return desired
+
+
+def slots_materialise(
+    *, tutor: Tutor, now: datetime, horizon_weeks: int | None = None
+) -> MaterialiseResult:
+    """Make the stored future slots match the tutor's rules, blocks and one-off slots.
+
+    Idempotent: a second run with nothing changed writes nothing. Slots with an active
+    booking are never touched. Withdrawn slots keep their rows (bookings may point at
+    them) and come back if coverage returns, unless the tutor deleted them.
+    """
+    until = horizon_end(tutor, now, horizon_weeks)
+    result = MaterialiseResult()
+    with transaction.atomic():
+        # One writer per tutor at a time: holds take the same lock.
+        Tutor.objects.select_for_update().get(pk=tutor.pk)
+        blocks = list(BlockedPeriod.objects.filter(tutor=tutor, end__gt=now))
+        desired = desired_rule_slots(tutor, now=now, until=until, blocks=blocks)
+        blocked = _Intervals.merged((b.start, b.end) for b in blocks)
+        rows = list(Slot.objects.filter(tutor=tutor, end__gt=now).order_by("start", "id"))
+        booked = set(
+            Booking.objects.filter(
+                tutor=tutor, status__in=ACTIVE_STATUSES, slot__end__gt=now
+            ).values_list("slot_id", flat=True)
+        )
+        active = _Intervals((s.start, s.end) for s in rows if s.removed_at is None)
+        by_key: dict[tuple[datetime, datetime], Slot] = {}
+        for s in rows:
+            # Prefer the active row when a withdrawn one shares its times.
+            if s.removed_at is None or (s.start, s.end) not in by_key:
+                by_key[(s.start, s.end)] = s
+        changed: list[Slot] = []
+
+        # 1. Withdraw future unbooked slots that nothing covers any more.
+        for s in rows:
+            if s.removed_at is not None or s.id in booked or s.start <= now:
+                continue
+            if blocked.overlaps(s.start, s.end):
+                reason = SlotRemoval.BLOCKED
+            elif s.source == SlotSource.RULE and (s.start, s.end) not in desired:
+                reason = SlotRemoval.UNCOVERED
+            else:
+                continue
+            s.removed_at, s.removed_reason = now, reason
+            active.remove(s.start, s.end)
+            changed.append(s)
+            result.removed += 1
+
+        # 2. One-off slots withdrawn by a block that has since been lifted come back.
+        for s in rows:
+            if (
+                s.source == SlotSource.ONE_OFF
+                and s.removed_reason == SlotRemoval.BLOCKED
+                and s.start > now
+                and not blocked.overlaps(s.start, s.end)
+                and not active.overlaps(s.start, s.end)
+            ):
+                s.removed_at, s.removed_reason = None, ""
+                active.add(s.start, s.end)
+                changed.append(s)
+                result.reactivated += 1
+
+        # 3. Create, bring back or refresh the slots the rules call for.
+        new: list[Slot] = []
+        for (start, end), (rule, remote, in_person) in desired.items():
+            s = by_key.get((start, end))
+            if s is not None and s.removed_at is None:
+                stale = (s.rule_id, s.remote_offering_id, s.in_person_offering_id) != (
+                    rule.id,
+                    remote.id if remote else None,
+                    in_person.id if in_person else None,
+                )
+                if s.source == SlotSource.RULE and s.id not in booked and stale:
+                    s.rule, s.remote_offering, s.in_person_offering = rule, remote, in_person
+                    changed.append(s)
+                    result.updated += 1
+                continue
+            if active.overlaps(start, end):
+                continue  # a one-off or booked slot already holds this time
+            if s is not None:
+                if s.removed_reason == SlotRemoval.DELETED:
+                    continue
+                s.removed_at, s.removed_reason = None, ""
+                s.source, s.rule = SlotSource.RULE, rule
+                s.remote_offering, s.in_person_offering = remote, in_person
+                changed.append(s)
+                result.reactivated += 1
+            else:
+                new.append(
+                    Slot(
+                        tutor=tutor,
+                        start=start,
+                        end=end,
+                        source=SlotSource.RULE,
+                        rule=rule,
+                        remote_offering=remote,
+                        in_person_offering=in_person,
+                    )
+                )
+                result.created += 1
+            active.add(start, end)
+
+        if changed:
+            # Withdrawals first so a reactivated neighbour never meets an old overlap.
+            changed.sort(key=lambda s: s.removed_at is None)
+            for s in changed:
+                s.save(
+                    update_fields=[
+                        "removed_at",
+                        "removed_reason",
+                        "source",
+                        "rule",
+                        "remote_offering",
+                        "in_person_offering",
+                    ]
+                )
+        if new:
+            Slot.objects.bulk_create(new)
+    if result != MaterialiseResult():
+        logger.info("materialised slots for %s: %s", tutor.slug, result)
+    return result

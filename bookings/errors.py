@@ -1,0 +1,41 @@
+"""The one error type services raise; the API turns it into {"code", "message", "fields"}."""
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    status = 400
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.fields = fields or {}
+
+
+class SlotUnavailable(ApplicationError):
+    """The slot (or the chosen mode in it) is not open for booking any more."""
+
+    def __init__(self, message: str = "This slot was just taken or is no longer open.") -> None:
+        super().__init__("slot_unavailable", message, status=409)
+
+
+class NotFound(ApplicationError):
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__("not_found", message, status=404)
+
+
+class PaymentUnavailable(ApplicationError):
+    """The payment provider could not start a checkout; nothing was kept."""
+
+    def __init__(self, message: str, *, status: int = 503) -> None:
+        super().__init__("payment_unavailable", message, status=status)

@@ -1,0 +1,423 @@
+"""Tutors, what they offer, when they are available, and the bookings students make.
+
+Invariants the database itself enforces (see the constraints below and migration 0002):
+- one tutor's active slots never overlap (PostgreSQL: exclusion constraint over
+  tstzrange; SQLite: triggers);
+- a slot has at most one active (held or confirmed) booking (partial unique index);
+- money is a non-negative integer in the currency's minor unit.
+"""
+
+import secrets
+import uuid
+import zoneinfo
+from datetime import datetime, timedelta
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_timezone(value: str) -> bool:
+    return value in _zones()
+
+
+def validate_timezone(value: str) -> None:
+    if not is_timezone(value):
+        raise ValidationError(f"{value!r} is not an IANA time zone.", code="invalid_timezone")
+
+
+def new_token() -> str:
+    """An unguessable URL-safe secret (256 bits) for manage links and calendar feeds."""
+    return secrets.token_urlsafe(32)
+
+
+currency_validator = RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code, e.g. usd.")
+
+
+class Mode(models.TextChoices):
+    REMOTE = "remote", "Remote (video)"
+    IN_PERSON = "in_person", "In person (NYC)"
+
+
+class Tutor(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tutor"
+    )
+    slug = models.SlugField(unique=True)
+    display_name = models.CharField(max_length=120)
+    headline = models.CharField(max_length=200, blank=True)
+    bio = models.TextField(blank=True)
+    email = models.EmailField(help_text="Where booking notifications go.")
+    timezone = models.CharField(
+        max_length=64,
+        default="America/New_York",
+        validators=[validate_timezone],
+        help_text="IANA zone the weekly rules are written in.",
+    )
+    currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
+    min_notice_minutes = models.PositiveIntegerField(
+        default=12 * 60, help_text="Nobody can book a slot that starts sooner than this."
+    )
+    travel_buffer_minutes = models.PositiveIntegerField(
+        default=30,
+        help_text="A booked in-person session hides slots starting or ending this close to it.",
+    )
+    full_refund_hours = models.PositiveIntegerField(
+        default=24,
+        help_text="Students who cancel at least this long before the start get a full refund.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def min_notice(self) -> timedelta:
+        return timedelta(minutes=self.min_notice_minutes)
+
+    @property
+    def travel_buffer(self) -> timedelta:
+        return timedelta(minutes=self.travel_buffer_minutes)
+
+
+class Offering(models.Model):
+    """A kind of session a tutor sells: a mode, a length and a price."""
+
+    tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, related_name="offerings")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(15)])
+    price_amount = models.PositiveIntegerField(help_text="In the currency's minor unit (cents).")
+    currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
+    video_url = models.URLField(blank=True, help_text="Remote sessions: the video call link.")
+    place_name = models.CharField(max_length=120, blank=True, help_text="In person: where.")
+    place_address = models.CharField(max_length=255, blank=True, help_text="In person: address.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tutor", "mode", "duration_minutes"]
+        constraints = [
+            models.CheckConstraint(
+                name="offering_duration_at_least_15_min", condition=Q(duration_minutes__gte=15)
+            ),
+            models.CheckConstraint(
+                name="offering_remote_has_video_link",
+                condition=~Q(mode=Mode.REMOTE) | ~Q(video_url=""),
+            ),
+            models.CheckConstraint(
+                name="offering_in_person_has_place",
+                condition=~Q(mode=Mode.IN_PERSON) | (~Q(place_name="") & ~Q(place_address="")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_mode_display()}, {self.duration_minutes} min)"
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(minutes=self.duration_minutes)
+
+    @property
+    def place(self) -> dict[str, str] | None:
+        if self.mode != Mode.IN_PERSON:
+            return None
+        return {"name": self.place_name, "address": self.place_address}
+
+
+class AvailabilityRule(models.Model):
+    """'Tue and Thu 18:00–21:00 in my zone, 60-minute remote or in-person slots'."""
+
+    tutor = models.ForeignKey(Tutor, on_delete=models.CASCADE, related_name="rules")
+    # ISO weekdays, Monday=1 … Sunday=7, e.g. [2, 4].
+    weekdays = models.JSONField(default=list)
+    start_time = models.TimeField(help_text="Local wall-clock time in the tutor's zone.")
+    end_time = models.TimeField(help_text="Local wall-clock time; after the start, same day.")
+    offerings = models.ManyToManyField(Offering, related_name="rules")
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tutor", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                name="rule_ends_after_start", condition=Q(end_time__gt=models.F("start_time"))
+            ),
+            models.CheckConstraint(
+                name="rule_valid_range_ordered",
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gte=models.F("valid_from")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        days = ",".join(str(d) for d in self.weekdays)
+        return f"{self.tutor} days {days} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+
+class BlockedPeriod(models.Model):
+    """Time off: no slot is offered inside it (booked sessions are left for the tutor)."""
+
+    tutor = models.ForeignKey(Tutor, on_delete=models.CASCADE, related_name="blocked_periods")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["tutor", "end"])]
+        constraints = [
+            models.CheckConstraint(
+                name="blocked_period_ends_after_start", condition=Q(end__gt=models.F("start"))
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tutor} blocked {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M} UTC"
+
+
+class SlotSource(models.TextChoices):
+    RULE = "rule", "Weekly rule"
+    ONE_OFF = "one_off", "One-off"
+
+
+class SlotRemoval(models.TextChoices):
+    # Deleted by the tutor: stays gone even if a rule covers the time.
+    DELETED = "deleted", "Deleted by the tutor"
+    # No rule covers it any more, or a blocked period does: back if coverage returns.
+    UNCOVERED = "uncovered", "No longer covered by a rule"
+    BLOCKED = "blocked", "Inside a blocked period"
+
+
+class Slot(models.Model):
+    """A concrete, bookable stretch of a tutor's time, stored in UTC.
+
+    Slots are never deleted: a withdrawn slot keeps its row (removed_at) so the
+    bookings that once used it keep their history.
+    """
+
+    tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, related_name="slots")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=SlotSource.choices)
+    rule = models.ForeignKey(
+        AvailabilityRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
+    )
+    remote_offering = models.ForeignKey(
+        Offering, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    in_person_offering = models.ForeignKey(
+        Offering, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(
+        max_length=16, choices=SlotRemoval.choices, blank=True, default=""
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [
+            # The public slot list: one tutor's active slots in a time range.
+            models.Index(
+                fields=["tutor", "start"],
+                name="slot_active_by_start",
+                condition=Q(removed_at__isnull=True),
+            ),
+            models.Index(fields=["start"], name="slot_start"),
+        ]
+        constraints = [
+            models.CheckConstraint(name="slot_ends_after_start", condition=Q(end__gt=models.F("start"))),
+            models.CheckConstraint(
+                name="slot_offers_a_mode",
+                condition=Q(remote_offering__isnull=False) | Q(in_person_offering__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="slot_removal_has_reason",
+                condition=(Q(removed_at__isnull=True) & Q(removed_reason=""))
+                | (Q(removed_at__isnull=False) & ~Q(removed_reason="")),
+            ),
+            # No overlap: see migration 0002 (exclusion constraint / SQLite triggers).
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tutor} {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
+
+    @property
+    def is_active(self) -> bool:
+        return self.removed_at is None
+
+    def offering_for(self, mode: str) -> Offering | None:
+        if mode == Mode.REMOTE:
+            return self.remote_offering
+        if mode == Mode.IN_PERSON:
+            return self.in_person_offering
+        return None
+
+    def offerings(self) -> dict[str, Offering]:
+        """The active offerings bookable in this slot, by mode."""
+        found = {
+            Mode.REMOTE.value: self.remote_offering,
+            Mode.IN_PERSON.value: self.in_person_offering,
+        }
+        return {mode: o for mode, o in found.items() if o is not None and o.is_active}
+
+
+class BookingStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Held, awaiting payment"
+    CONFIRMED = "confirmed", "Confirmed"
+    COMPLETED = "completed", "Completed"
+    NO_SHOW = "no_show", "No-show"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Hold expired"
+
+
+ACTIVE_STATUSES = (BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED)
+
+# Every allowed move; anything else is refused. States only move forward.
+TRANSITIONS: dict[str, set[str]] = {
+    BookingStatus.PENDING_PAYMENT: {
+        BookingStatus.CONFIRMED,
+        BookingStatus.CANCELLED,
+        BookingStatus.EXPIRED,
+    },
+    BookingStatus.CONFIRMED: {
+        BookingStatus.COMPLETED,
+        BookingStatus.NO_SHOW,
+        BookingStatus.CANCELLED,
+    },
+    # A payment that arrives after its hold expired may still confirm (late money).
+    BookingStatus.EXPIRED: {BookingStatus.CONFIRMED},
+    BookingStatus.COMPLETED: set(),
+    BookingStatus.NO_SHOW: set(),
+    BookingStatus.CANCELLED: set(),
+}
+
+
+class Booking(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, related_name="bookings")
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
+    offering = models.ForeignKey(Offering, on_delete=models.PROTECT, related_name="bookings")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    student_name = models.CharField(max_length=120)
+    # Stored lower-cased so the per-email hold limit cannot be dodged by case.
+    student_email = models.EmailField()
+    student_timezone = models.CharField(
+        max_length=64, blank=True, default="", validators=[validate_timezone]
+    )
+    notes = models.TextField(blank=True, max_length=2000)
+    # Snapshot of the price at the time of the hold: later price edits never change it.
+    price_amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    status = models.CharField(
+        max_length=20, choices=BookingStatus.choices, default=BookingStatus.PENDING_PAYMENT
+    )
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
+    # What the cancellation policy gave back when the booking was cancelled (minor units).
+    refund_amount = models.PositiveIntegerField(default=0)
+    manage_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    # RFC 5545 SEQUENCE of the invite: raised whenever the event changes.
+    sequence = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["tutor", "status"], name="booking_tutor_status"),
+            models.Index(
+                fields=["hold_expires_at"],
+                name="booking_pending_by_expiry",
+                condition=Q(status=BookingStatus.PENDING_PAYMENT),
+            ),
+            models.Index(
+                fields=["student_email"],
+                name="booking_pending_by_email",
+                condition=Q(status=BookingStatus.PENDING_PAYMENT),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_booking_per_slot",
+            ),
+            models.CheckConstraint(
+                name="booking_pending_has_expiry",
+                condition=~Q(status=BookingStatus.PENDING_PAYMENT)
+                | Q(hold_expires_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_name} · {self.slot} · {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def start(self) -> datetime:
+        return self.slot.start
+
+    @property
+    def end(self) -> datetime:
+        return self.slot.end
+
+    @property
+    def manage_path(self) -> str:
+        return f"/bookings/{self.manage_token}/"
+
+    @property
+    def manage_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + self.manage_path
+
+
+class Actor(models.TextChoices):
+    STUDENT = "student", "Student"
+    TUTOR = "tutor", "Tutor"
+    SYSTEM = "system", "System"
+    PAYMENT = "payment", "Payment provider"
+
+
+class BookingEvent(models.Model):
+    """The log of every status change: who, when, why."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="events")
+    from_status = models.CharField(max_length=20, choices=BookingStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=BookingStatus.choices)
+    actor = models.CharField(max_length=16, choices=Actor.choices)
+    reason = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id}: {self.from_status or '∅'} → {self.to_status} by {self.actor}"

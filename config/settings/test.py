@@ -1,0 +1,24 @@
+"""Test settings: SQLite by default, PostgreSQL when DATABASE_URL says so (CI runs both)."""
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, database_from_env, env
+
+SECRET_KEY = "test-only-not-a-secret"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PUBLIC_BASE_URL = "http://testserver"
+
+# pytest-django creates the test database itself; the file name only has to be local.
+DATABASES = {"default": database_from_env(f"sqlite:///{BASE_DIR / 'var' / 'test.sqlite3'}")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# Tests that need Stripe point STRIPE_SECRET_KEY/STRIPE_API_BASE at a local fake Stripe.
+PAYMENTS_SIMULATED = True
+STRIPE_SECRET_KEY = ""
+STRIPE_WEBHOOK_SECRET = "whsec_test_secret"  # noqa: S105
+STRIPE_API_BASE = ""

@@ -1,0 +1,174 @@
+"""The only module that talks to Stripe. Everything else calls these functions.
+
+Uses the official library's typed StripeClient, so mypy checks each call's parameters.
+STRIPE_API_BASE points it at a local fake or stripe-mock in tests and development.
+Every call here is a network call: never make one inside a database transaction.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """Stripe could not be reached, timed out, or refused the request."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class SignatureError(Exception):
+    """A webhook whose Stripe-Signature does not verify."""
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str | None
+    status: str | None  # open | complete | expired
+    payment_status: str | None  # paid | unpaid | no_payment_required
+    payment_intent: str | None
+    client_reference_id: str | None
+    amount_total: int | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    id: str
+    status: str | None  # pending | succeeded | failed | canceled | requires_action
+
+
+def is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+@cache
+def _client() -> stripe.StripeClient:
+    base = settings.STRIPE_API_BASE
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": base} if base else None,
+        # Our own retry logic (reconciliation, refund retries) takes over after this.
+        max_network_retries=1,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def _session(obj: Any) -> CheckoutSession:
+    intent = obj.get("payment_intent")
+    if isinstance(intent, dict) or hasattr(intent, "id"):
+        intent = intent["id"]
+    return CheckoutSession(
+        id=obj["id"],
+        url=obj.get("url"),
+        status=obj.get("status"),
+        payment_status=obj.get("payment_status"),
+        payment_intent=intent,
+        client_reference_id=obj.get("client_reference_id"),
+        amount_total=obj.get("amount_total"),
+        currency=obj.get("currency"),
+    )
+
+
+def _fail(exc: stripe.StripeError) -> GatewayError:
+    # Connection trouble, rate limits and Stripe's own 5xx are worth retrying; a refused
+    # request (bad parameters, declined) is not.
+    status = getattr(exc, "http_status", None)
+    retryable = isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
+        status is not None and status >= 500
+    )
+    logger.warning("stripe error (%s, retryable=%s): %s", type(exc).__name__, retryable, exc)
+    return GatewayError(exc.user_message or str(exc) or type(exc).__name__, retryable=retryable)
+
+
+def create_checkout_session(
+    *,
+    booking_id: str,
+    amount: int,
+    currency: str,
+    product_name: str,
+    description: str,
+    customer_email: str,
+    expires_at: datetime,
+    success_url: str,
+    cancel_url: str,
+) -> CheckoutSession:
+    try:
+        session = _client().v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": currency,
+                            "unit_amount": amount,
+                            "product_data": {"name": product_name, "description": description},
+                        },
+                    }
+                ],
+                "client_reference_id": booking_id,
+                "metadata": {"booking_id": booking_id},
+                "payment_intent_data": {"metadata": {"booking_id": booking_id}},
+                "customer_email": customer_email,
+                "expires_at": int(expires_at.timestamp()),
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            },
+            options={"idempotency_key": f"checkout-{booking_id}"},
+        )
+    except stripe.StripeError as exc:
+        raise _fail(exc) from exc
+    return _session(session)
+
+
+def retrieve_checkout_session(session_id: str) -> CheckoutSession:
+    try:
+        return _session(_client().v1.checkout.sessions.retrieve(session_id))
+    except stripe.StripeError as exc:
+        raise _fail(exc) from exc
+
+
+def expire_checkout_session(session_id: str) -> CheckoutSession:
+    try:
+        return _session(_client().v1.checkout.sessions.expire(session_id))
+    except stripe.StripeError as exc:
+        raise _fail(exc) from exc
+
+
+def create_refund(
+    *, payment_intent: str, amount: int, idempotency_key: str, booking_id: str
+) -> RefundResult:
+    try:
+        refund = _client().v1.refunds.create(
+            params={
+                "payment_intent": payment_intent,
+                "amount": amount,
+                "metadata": {"booking_id": booking_id},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as exc:
+        raise _fail(exc) from exc
+    return RefundResult(id=refund["id"], status=refund.get("status"))
+
+
+def parse_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
+    """Verify the Stripe-Signature header and return the event as a plain dict."""
+    if not signature or not settings.STRIPE_WEBHOOK_SECRET:
+        raise SignatureError("missing signature or webhook secret")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise SignatureError(str(exc)) from exc
+    result: dict[str, Any] = event.to_dict()
+    return result

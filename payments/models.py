@@ -1,0 +1,111 @@
+"""Money records. Never deleted: the admin can read them but not remove them."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from bookings.models import Booking
+
+
+class Provider(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    SIMULATED = "simulated", "Simulated (development only)"
+
+
+class PaymentStatus(models.TextChoices):
+    OPEN = "open", "Checkout open"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Checkout expired"
+
+
+class Payment(models.Model):
+    """One checkout for one booking, and what became of its money."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    amount = models.PositiveIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.OPEN
+    )
+    checkout_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    refunded_amount = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="payment_open_by_created",
+                condition=Q(status="open"),
+            )
+        ]
+        constraints = [
+            # One checkout per booking: the session is created with an idempotency key
+            # derived from the booking, so a retry finds the same session.
+            models.UniqueConstraint(fields=["booking"], name="one_payment_per_booking"),
+            models.CheckConstraint(
+                name="payment_refund_not_above_amount",
+                condition=Q(refunded_amount__lte=models.F("amount")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount / 100:.2f} {self.currency.upper()} · {self.status}"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.PositiveIntegerField()
+    reason = models.CharField(max_length=120)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    # Sent as Stripe's Idempotency-Key: the same refund asked twice is made once.
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="refund_amount_positive", condition=Q(amount__gt=0))
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount / 100:.2f} {self.payment.currency.upper()} · {self.status}"
+
+
+class StripeEvent(models.Model):
+    """Every webhook event, once: its id is unique, so a replay is recognised."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

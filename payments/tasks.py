@@ -1,0 +1,16 @@
+"""Thin tasks: each calls one service with the current time."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+
+
+@shared_task(name="payments.tasks.reconcile")
+def reconcile() -> int:
+    return services.payments_reconcile(now=timezone.now())
+
+
+@shared_task(name="payments.tasks.retry_refunds")
+def retry_refunds() -> int:
+    return services.refunds_retry(now=timezone.now())
