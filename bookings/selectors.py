@@ -1,5 +1,6 @@
 """Reads: what students and tutors see. A constant number of queries per call."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,6 +9,10 @@ from django.db.models import Prefetch, QuerySet
 from .availability import busy_bookings, open_offerings
 from .errors import NotFound
 from .models import Booking, Offering, Slot, Tutor
+
+
+# What new_token() produces: URL-safe base64. Anything else cannot be a token.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,9 @@ def tutors_public() -> QuerySet[Tutor]:
     )
 
 
-def tutor_public(slug: str) -> Tutor:
-    tutor = tutors_public().filter(slug=slug).first()
+def tutor_public(slug: str, *, with_offerings: bool = True) -> Tutor:
+    qs = tutors_public() if with_offerings else Tutor.objects.filter(is_active=True)
+    tutor = qs.filter(slug=slug).first()
     if tutor is None:
         raise NotFound("No tutor with that name.")
     return tutor
@@ -82,6 +88,8 @@ def tutor_public(slug: str) -> Tutor:
 def booking_by_token(token: str) -> Booking:
     """The booking behind a manage link. The lookup is an indexed equality on a 256-bit
     random token, so guessing is hopeless and timing reveals nothing useful."""
+    if not TOKEN_RE.fullmatch(token):
+        raise NotFound("No booking for that link.")
     booking = (
         Booking.objects.select_related(
             "tutor", "offering", "slot", "slot__remote_offering", "slot__in_person_offering"

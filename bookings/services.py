@@ -499,7 +499,9 @@ def rule_delete(*, rule: AvailabilityRule, now: datetime) -> None:
     slots_materialise(tutor=tutor, now=now)
 
 
-def block_create(*, tutor: Tutor, start: datetime, end: datetime, reason: str, now: datetime) -> BlockedPeriod:
+def block_create(
+    *, tutor: Tutor, start: datetime, end: datetime, now: datetime, reason: str = ""
+) -> BlockedPeriod:
     """Block time off. Unbooked slots inside it are withdrawn; booked ones are kept."""
     if end <= start:
         raise ApplicationError("invalid", "The end must be after the start.", fields={"end": ["After start."]})

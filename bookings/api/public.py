@@ -97,7 +97,11 @@ class SlotListView(APIView):
             errors["end"] = [f"The range can span at most {settings.SLOT_QUERY_MAX_DAYS} days."]
         if errors:
             raise ValidationError(errors)
-        tutor = selectors.tutor_public(params["tutor"]) if params.get("tutor") else None
+        tutor = (
+            selectors.tutor_public(params["tutor"], with_offerings=False)
+            if params.get("tutor")
+            else None
+        )
         items = selectors.open_slots(
             start=start, end=end, now=now, tutor=tutor, mode=params.get("mode")
         )
