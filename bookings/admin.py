@@ -52,12 +52,12 @@ class TutorOwnedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model is Offering and not request.user.is_superuser:
-            kwargs["queryset"] = Offering.objects.filter(tutor__user=request.user)
+            kwargs["queryset"] = Offering.objects.filter(tutor__user_id=request.user.pk or 0)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model is Offering and not request.user.is_superuser:
-            kwargs["queryset"] = Offering.objects.filter(tutor__user=request.user)
+            kwargs["queryset"] = Offering.objects.filter(tutor__user_id=request.user.pk or 0)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
@@ -132,7 +132,7 @@ class BookingEventInline(admin.TabularInline):
     model = BookingEvent
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "from_status", "to_status", "actor", "reason", "data"]
+    readonly_fields = ("at", "from_status", "to_status", "actor", "reason", "data")
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -158,7 +158,7 @@ class BookingAdmin(TutorOwnedAdmin):
         "confirmed_at",
         "cancelled_at",
     ]
-    fields = ["student_name", "student_email", "student_timezone", "notes", *readonly_fields]
+    fields = ("student_name", "student_email", "student_timezone", "notes", *readonly_fields)
     inlines = [BookingEventInline]
     actions = ["cancel", "mark_completed", "mark_no_show"]
 
@@ -180,7 +180,9 @@ class BookingAdmin(TutorOwnedAdmin):
         self._each(
             request,
             queryset,
-            lambda b: services.booking_cancel(booking_id=b.pk, actor=Actor.TUTOR, now=timezone.now()),
+            lambda b: services.booking_cancel(
+                booking_id=b.pk, actor=Actor.TUTOR, now=timezone.now()
+            ),
         )
 
     @admin.action(description="Mark completed")

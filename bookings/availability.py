@@ -214,7 +214,9 @@ def desired_rule_slots(
     last_day = until.astimezone(zone).date()
     blocked = _Intervals.merged((b.start, b.end) for b in blocks)
     taken = _Intervals(())
-    desired: dict[tuple[datetime, datetime], tuple[AvailabilityRule, Offering | None, Offering | None]] = {}
+    desired: dict[
+        tuple[datetime, datetime], tuple[AvailabilityRule, Offering | None, Offering | None]
+    ] = {}
     rules = tutor.rules.filter(is_active=True).prefetch_related("offerings").order_by("id")
     for rule in rules:
         remote, in_person = _rule_offerings(rule)
@@ -304,27 +306,28 @@ def slots_materialise(
         # 3. Create, bring back or refresh the slots the rules call for.
         new: list[Slot] = []
         for (start, end), (rule, remote, in_person) in desired.items():
-            s = by_key.get((start, end))
-            if s is not None and s.removed_at is None:
-                stale = (s.rule_id, s.remote_offering_id, s.in_person_offering_id) != (
-                    rule.id,
-                    remote.id if remote else None,
-                    in_person.id if in_person else None,
-                )
-                if s.source == SlotSource.RULE and s.id not in booked and stale:
-                    s.rule, s.remote_offering, s.in_person_offering = rule, remote, in_person
-                    changed.append(s)
+            existing = by_key.get((start, end))
+            if existing is not None and existing.removed_at is None:
+                stale = (
+                    existing.rule_id,
+                    existing.remote_offering_id,
+                    existing.in_person_offering_id,
+                ) != (rule.id, remote.id if remote else None, in_person.id if in_person else None)
+                if existing.source == SlotSource.RULE and existing.id not in booked and stale:
+                    existing.rule, existing.remote_offering = rule, remote
+                    existing.in_person_offering = in_person
+                    changed.append(existing)
                     result.updated += 1
                 continue
             if active.overlaps(start, end):
                 continue  # a one-off or booked slot already holds this time
-            if s is not None:
-                if s.removed_reason == SlotRemoval.DELETED:
+            if existing is not None:
+                if existing.removed_reason == SlotRemoval.DELETED:
                     continue
-                s.removed_at, s.removed_reason = None, ""
-                s.source, s.rule = SlotSource.RULE, rule
-                s.remote_offering, s.in_person_offering = remote, in_person
-                changed.append(s)
+                existing.removed_at, existing.removed_reason = None, ""
+                existing.source, existing.rule = SlotSource.RULE, rule
+                existing.remote_offering, existing.in_person_offering = remote, in_person
+                changed.append(existing)
                 result.reactivated += 1
             else:
                 new.append(

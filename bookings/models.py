@@ -249,7 +249,9 @@ class Slot(models.Model):
             models.Index(fields=["start"], name="slot_start"),
         ]
         constraints = [
-            models.CheckConstraint(name="slot_ends_after_start", condition=Q(end__gt=models.F("start"))),
+            models.CheckConstraint(
+                name="slot_ends_after_start", condition=Q(end__gt=models.F("start"))
+            ),
             models.CheckConstraint(
                 name="slot_offers_a_mode",
                 condition=Q(remote_offering__isnull=False) | Q(in_person_offering__isnull=False),
@@ -396,6 +398,10 @@ class Booking(models.Model):
     @property
     def manage_url(self) -> str:
         return settings.PUBLIC_BASE_URL + self.manage_path
+
+
+# How services accept a booking's primary key.
+BookingId = uuid.UUID | str
 
 
 class Actor(models.TextChoices):

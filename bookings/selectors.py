@@ -10,7 +10,6 @@ from .availability import busy_bookings, open_offerings
 from .errors import NotFound
 from .models import Booking, Offering, Slot, Tutor
 
-
 # What new_token() produces: URL-safe base64. Anything else cannot be a token.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 

@@ -24,6 +24,7 @@ from .models import (
     BlockedPeriod,
     Booking,
     BookingEvent,
+    BookingId,
     BookingStatus,
     Mode,
     Offering,
@@ -71,7 +72,7 @@ def _transition(
     )
 
 
-def _locked(booking_id: object) -> Booking:
+def _locked(booking_id: BookingId) -> Booking:
     try:
         return (
             Booking.objects.select_for_update(of=("self",))
@@ -221,7 +222,7 @@ def booking_create(
     return Hold(booking=booking, payment_url=url)
 
 
-def booking_release(*, booking_id: object, reason: str, now: datetime) -> Booking:
+def booking_release(*, booking_id: BookingId, reason: str, now: datetime) -> Booking:
     """Give a held slot back because the checkout could not even start."""
     with transaction.atomic():
         booking = _locked(booking_id)
@@ -232,7 +233,7 @@ def booking_release(*, booking_id: object, reason: str, now: datetime) -> Bookin
     return booking
 
 
-def booking_expire(*, booking_id: object, now: datetime, force: bool = False) -> bool:
+def booking_expire(*, booking_id: BookingId, now: datetime, force: bool = False) -> bool:
     """Expire one unpaid hold whose time is up. True if this call expired it.
 
     `force` expires it before its time: the checkout behind it closed unpaid.
@@ -242,7 +243,9 @@ def booking_expire(*, booking_id: object, now: datetime, force: bool = False) ->
         due = force or (booking.hold_expires_at is not None and booking.hold_expires_at <= now)
         if booking.status != BookingStatus.PENDING_PAYMENT or not due:
             return False
-        _transition(booking, BookingStatus.EXPIRED, actor=Actor.SYSTEM, reason="hold_expired", now=now)
+        _transition(
+            booking, BookingStatus.EXPIRED, actor=Actor.SYSTEM, reason="hold_expired", now=now
+        )
     payment_port().abandon_checkout(booking)
     return True
 
@@ -256,7 +259,11 @@ def bookings_expire_holds(*, now: datetime) -> int:
 
 
 def booking_confirm(
-    *, booking_id: object, now: datetime, reason: str = "paid", data: dict[str, Any] | None = None
+    *,
+    booking_id: BookingId,
+    now: datetime,
+    reason: str = "paid",
+    data: dict[str, Any] | None = None,
 ) -> Booking:
     """Money arrived: confirm the booking. Repeating it changes nothing.
 
@@ -322,7 +329,9 @@ class Cancellation:
     refund_amount: int
 
 
-def booking_cancel(*, booking_id: object, actor: str, now: datetime, reason: str = "") -> Cancellation:
+def booking_cancel(
+    *, booking_id: BookingId, actor: str, now: datetime, reason: str = ""
+) -> Cancellation:
     """Cancel a held or confirmed booking and refund per policy. Repeating it is a no-op."""
     with transaction.atomic():
         booking = _locked(booking_id)
@@ -360,7 +369,7 @@ def booking_cancel(*, booking_id: object, actor: str, now: datetime, reason: str
     return Cancellation(booking, refund)
 
 
-def booking_reschedule(*, booking_id: object, slot_id: int, now: datetime) -> Booking:
+def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) -> Booking:
     """Move a confirmed booking to another open slot: same mode, same price, no new payment.
 
     Allowed while the cancellation policy would still refund in full.
@@ -418,7 +427,7 @@ def booking_reschedule(*, booking_id: object, slot_id: int, now: datetime) -> Bo
     return booking
 
 
-def booking_mark_outcome(*, booking_id: object, status: str, now: datetime) -> Booking:
+def booking_mark_outcome(*, booking_id: BookingId, status: str, now: datetime) -> Booking:
     """The tutor records how a session went: completed or no_show, once it has started."""
     if status not in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
         raise ApplicationError("invalid", "Outcome must be completed or no_show.")
@@ -504,9 +513,13 @@ def block_create(
 ) -> BlockedPeriod:
     """Block time off. Unbooked slots inside it are withdrawn; booked ones are kept."""
     if end <= start:
-        raise ApplicationError("invalid", "The end must be after the start.", fields={"end": ["After start."]})
+        raise ApplicationError(
+            "invalid", "The end must be after the start.", fields={"end": ["After start."]}
+        )
     if end <= now:
-        raise ApplicationError("invalid", "That period is already over.", fields={"end": ["In the past."]})
+        raise ApplicationError(
+            "invalid", "That period is already over.", fields={"end": ["In the past."]}
+        )
     block = BlockedPeriod.objects.create(tutor=tutor, start=start, end=end, reason=reason)
     slots_materialise(tutor=tutor, now=now)
     return block
@@ -524,7 +537,9 @@ def slot_create_one_off(
     """A single extra slot, outside the weekly rules."""
     _check_offerings(tutor, offerings)
     if start <= now:
-        raise ApplicationError("invalid", "That time has passed.", fields={"start": ["In the past."]})
+        raise ApplicationError(
+            "invalid", "That time has passed.", fields={"start": ["In the past."]}
+        )
     by_mode = {o.mode: o for o in offerings}
     end = start + offerings[0].duration
     try:

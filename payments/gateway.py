@@ -159,7 +159,7 @@ def create_refund(
         )
     except stripe.StripeError as exc:
         raise _fail(exc) from exc
-    return RefundResult(id=refund["id"], status=refund.get("status"))
+    return RefundResult(id=refund.id, status=refund.status)
 
 
 def parse_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:

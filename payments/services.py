@@ -8,6 +8,7 @@ happen outside transactions.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -124,7 +125,7 @@ class Settlement:
 
 
 def payment_succeeded(
-    *, payment_id: object, now: datetime, payment_intent: str = "", source: str
+    *, payment_id: uuid.UUID | str, now: datetime, payment_intent: str = "", source: str
 ) -> Settlement:
     """Money arrived for this payment: confirm its booking, exactly once.
 
@@ -159,7 +160,7 @@ def payment_succeeded(
     return Settlement(payment, "confirmed")
 
 
-def payment_failed(*, payment_id: object, now: datetime, reason: str) -> None:
+def payment_failed(*, payment_id: uuid.UUID | str, now: datetime, reason: str) -> None:
     """An asynchronous payment method failed: the hold is released."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
@@ -171,7 +172,7 @@ def payment_failed(*, payment_id: object, now: datetime, reason: str) -> None:
     booking_services.booking_release(booking_id=payment.booking_id, reason=reason, now=now)
 
 
-def checkout_expired(*, payment_id: object, now: datetime) -> None:
+def checkout_expired(*, payment_id: uuid.UUID | str, now: datetime) -> None:
     """Stripe closed the session unpaid: release the hold. Never undoes a payment."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)

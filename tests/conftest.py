@@ -202,7 +202,12 @@ def tutor_api(tutor: Tutor) -> APIClient:
 
 
 def hold(
-    api: APIClient, slot: Slot, *, mode: str = "remote", email: str = "sam@example.com", **extra: Any
+    api: APIClient,
+    slot: Slot,
+    *,
+    mode: str = "remote",
+    email: str = "sam@example.com",
+    **extra: Any,
 ) -> Any:
     body = {
         "slot": slot.pk,

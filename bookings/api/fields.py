@@ -4,9 +4,10 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from bookings.models import is_timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
+
+from bookings.models import is_timezone
 
 
 def parse_zone(value: str) -> zoneinfo.ZoneInfo:

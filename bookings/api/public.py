@@ -4,6 +4,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -15,14 +16,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings import ics, selectors, services
-from bookings.models import Actor, Booking, BookingStatus
+from bookings.models import Actor, Booking, BookingStatus, Tutor
 from bookings.payment_port import payment_port
 
 from .fields import parse_bound, parse_zone
 from .serializers import (
     BookingCreateSerializer,
-    ErrorSerializer,
     BookingSerializer,
+    ErrorSerializer,
     RescheduleSerializer,
     SlotListSerializer,
     SlotQuerySerializer,
@@ -47,7 +48,7 @@ class TutorListView(generics.ListAPIView):
     serializer_class = TutorSerializer
     authentication_classes: list = []
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Tutor]:
         return selectors.tutors_public()
 
 
@@ -214,7 +215,7 @@ class BookingInviteView(APIView):
         booking = selectors.booking_by_token(token)
         body = ics.booking_calendar(booking, now=timezone.now().astimezone(UTC))
         response = HttpResponse(
-            body, content_type=f'text/calendar; charset=utf-8; method={ics.method_for(booking)}'
+            body, content_type=f"text/calendar; charset=utf-8; method={ics.method_for(booking)}"
         )
         response["Content-Disposition"] = 'attachment; filename="invite.ics"'
         response["Cache-Control"] = "private, no-store"

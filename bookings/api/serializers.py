@@ -28,7 +28,9 @@ def money(amount: int, currency: str) -> dict[str, Any]:
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable, e.g. slot_unavailable.")
     message = serializers.CharField(help_text="For people.")
-    fields = serializers.DictField(
+    # Named like Serializer.fields: the metaclass takes declared fields out of the class
+    # body, so this only adds the "fields" key to the documented shape.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Field name → messages, for validation errors.",
     )
@@ -134,7 +136,10 @@ class BookingCreateSerializer(serializers.Serializer):
     student_email = serializers.EmailField(max_length=254)
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     student_timezone = TimeZoneField(
-        max_length=64, required=False, allow_blank=True, default="",
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
         help_text="The student's IANA zone, for the times in emails.",
     )
 
@@ -271,13 +276,15 @@ class OfferingSerializer(serializers.ModelSerializer):
             }
             if missing:
                 raise serializers.ValidationError(missing)
-        if self.instance is not None and "duration_minutes" in attrs:
-            if attrs["duration_minutes"] != self.instance.duration_minutes and (
-                self.instance.rules.exists()
-            ):
-                raise serializers.ValidationError(
-                    {"duration_minutes": ["Used by weekly rules: create a new offering instead."]}
-                )
+        if (
+            self.instance is not None
+            and attrs.get("duration_minutes", self.instance.duration_minutes)
+            != self.instance.duration_minutes
+            and self.instance.rules.exists()
+        ):
+            raise serializers.ValidationError(
+                {"duration_minutes": ["Used by weekly rules: create a new offering instead."]}
+            )
         return attrs
 
     def _current(self) -> dict[str, Any]:
@@ -293,7 +300,21 @@ class WeekdaysField(serializers.ListField):
         super().__init__(min_length=1, max_length=7, **kwargs)
 
 
-class RuleSerializer(serializers.ModelSerializer):
+class OwnOfferingsMixin:
+    """Offering ids resolve only among the signed-in tutor's offerings (context["tutor"]):
+    another tutor's id is "does not exist", not a way in."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        serializer: Any = self
+        tutor = serializer.context.get("tutor")
+        if tutor is not None:
+            serializer.fields["offerings"].child_relation.queryset = Offering.objects.filter(
+                tutor=tutor
+            )
+
+
+class RuleSerializer(OwnOfferingsMixin, serializers.ModelSerializer):
     weekdays = WeekdaysField(help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
     offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
 
@@ -309,12 +330,6 @@ class RuleSerializer(serializers.ModelSerializer):
             "valid_until",
             "is_active",
         ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        tutor = self.context.get("tutor")
-        if tutor is not None:
-            self.fields["offerings"].child_relation.queryset = Offering.objects.filter(tutor=tutor)
 
 
 class BlockSerializer(serializers.ModelSerializer):
@@ -353,15 +368,9 @@ class TutorSlotSerializer(serializers.ModelSerializer):
         return obj.pk in self.context.get("booked_slot_ids", ())
 
 
-class SlotCreateSerializer(serializers.Serializer):
+class SlotCreateSerializer(OwnOfferingsMixin, serializers.Serializer):
     start = AwareDateTimeField()
     offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        tutor = self.context.get("tutor")
-        if tutor is not None:
-            self.fields["offerings"].child_relation.queryset = Offering.objects.filter(tutor=tutor)
 
 
 class TutorBookingSerializer(BookingSerializer):

@@ -55,9 +55,8 @@ class IsTutor(permissions.IsAuthenticated):
         return super().has_permission(request, view) and hasattr(request.user, "tutor")
 
 
-class TutorScoped:
+class TutorScoped(APIView):
     permission_classes = [IsTutor]
-    request: Request
 
     @property
     def tutor(self) -> Tutor:
@@ -141,7 +140,9 @@ class RuleViewSet(TutorScoped, viewsets.ModelViewSet):
 
     def perform_update(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.rule_save(
-            tutor=self.tutor, rule=serializer.instance, now=timezone.now(),
+            tutor=self.tutor,
+            rule=serializer.instance,
+            now=timezone.now(),
             **serializer.validated_data,
         )
 
@@ -248,7 +249,10 @@ class SlotViewSet(
                 "slot_booked", "This slot is booked: cancel the booking first.", status=409
             )
         block = services.block_create(
-            tutor=self.tutor, start=slot.start, end=slot.end, reason="slot blocked",
+            tutor=self.tutor,
+            start=slot.start,
+            end=slot.end,
+            reason="slot blocked",
             now=timezone.now(),
         )
         return Response(BlockSerializer(block).data, status=status.HTTP_201_CREATED)

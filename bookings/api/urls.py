@@ -17,9 +17,7 @@ urlpatterns = [
     path("slots/", public.SlotListView.as_view(), name="slot-list"),
     path("bookings/", public.BookingCreateView.as_view(), name="booking-create"),
     path("bookings/<str:token>/", public.BookingDetailView.as_view(), name="booking-detail"),
-    path(
-        "bookings/<str:token>/cancel/", public.BookingCancelView.as_view(), name="booking-cancel"
-    ),
+    path("bookings/<str:token>/cancel/", public.BookingCancelView.as_view(), name="booking-cancel"),
     path(
         "bookings/<str:token>/reschedule/",
         public.BookingRescheduleView.as_view(),

@@ -1,7 +1,9 @@
 """Production: every secret comes from the environment, with no default."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import EMAIL_BACKEND, MIDDLEWARE, database_from_env, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -18,10 +20,25 @@ CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Serve collected static files from gunicorn itself (compressed, cache-forever names).
+MIDDLEWARE = [
+    MIDDLEWARE[0],
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[1:],
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Production sends real email: EMAIL_URL (smtp://...) is required.
+if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    raise ImproperlyConfigured(
+        "Set EMAIL_URL (e.g. smtp://user:pass@smtp.example.com:587?tls=True)."
+    )
+DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
 # Real money only: no simulated checkout, no missing keys.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY")

@@ -3,6 +3,7 @@
 import threading
 from collections import Counter
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
@@ -15,7 +16,7 @@ from tests.conftest import make_slot
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def run_concurrently(n: int, fn) -> list:  # type: ignore[no-untyped-def]
+def run_concurrently(n: int, fn) -> list:
     """Start n threads that wait at a barrier, then call fn(i) together."""
     barrier = threading.Barrier(n)
     results: list = [None] * n
@@ -24,7 +25,7 @@ def run_concurrently(n: int, fn) -> list:  # type: ignore[no-untyped-def]
         try:
             barrier.wait()
             results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+        except Exception as exc:
             results[i] = exc
         finally:
             connections.close_all()
@@ -81,14 +82,12 @@ def test_concurrent_adjacent_in_person_holds_respect_the_travel_buffer(
     held = sorted(
         b.slot.start for b in Booking.objects.filter(status=BookingStatus.PENDING_PAYMENT)
     )
-    for a, b in zip(held, held[1:], strict=False):
+    for a, b in pairwise(held):
         assert b - a >= timedelta(hours=1, minutes=30)
     assert set(statuses) <= {201, 409}
 
 
-def test_the_exclusion_constraint_rejects_overlap_even_without_the_application(
-    tutor, remote, now
-):
+def test_the_exclusion_constraint_rejects_overlap_even_without_the_application(tutor, remote, now):
     make_slot(tutor, now + timedelta(days=1), remote=remote)
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
         Slot.objects.bulk_create(
@@ -104,9 +103,7 @@ def test_the_exclusion_constraint_rejects_overlap_even_without_the_application(
         )
     assert "slot_no_overlap" in str(caught.value)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT contype FROM pg_constraint WHERE conname = 'slot_no_overlap'"
-        )
+        cursor.execute("SELECT contype FROM pg_constraint WHERE conname = 'slot_no_overlap'")
         assert cursor.fetchone() == ("x",)  # an exclusion constraint
 
 
@@ -114,7 +111,10 @@ def test_two_sweepers_at_once_expire_each_hold_once(tutor, remote, now):
     slots = [make_slot(tutor, now + timedelta(days=1, hours=h), remote=remote) for h in range(10)]
     for i, s in enumerate(slots):
         services.booking_hold(
-            slot_id=s.pk, mode="remote", student_name="S", student_email=f"s{i}@example.com",
+            slot_id=s.pk,
+            mode="remote",
+            student_name="S",
+            student_email=f"s{i}@example.com",
             now=now,
         )
     later = now + timedelta(hours=1)

@@ -106,7 +106,7 @@ def test_rescheduling_moves_the_booking_and_raises_the_sequence(api, confirmed, 
     assert confirmed.slot == other
     assert confirmed.sequence == 1
     assert confirmed.price_amount == 9000
-    assert confirmed.events.last().reason == "rescheduled"  # type: ignore[union-attr]
+    assert confirmed.events.last().reason == "rescheduled"
     # The old slot is open again, the new one is not.
     ids = [s["id"] for s in api.get("/api/slots/", {"tutor": "ada"}).json()["results"]]
     assert old.pk in ids
@@ -121,7 +121,9 @@ def test_rescheduling_to_a_taken_slot_is_a_409(api, confirmed, tutor, remote, no
     assert response.json()["code"] == "slot_unavailable"
 
 
-def test_rescheduling_inside_the_refund_window_is_refused(api, confirmed, tutor, remote, now, frozen):
+def test_rescheduling_inside_the_refund_window_is_refused(
+    api, confirmed, tutor, remote, now, frozen
+):
     other = make_slot(tutor, now + timedelta(days=5), remote=remote)
     frozen.shift(timedelta(hours=30))
     response = api.post(url(confirmed, "reschedule/"), {"slot": other.pk}, format="json")
@@ -153,7 +155,7 @@ def test_the_invite_is_an_icalendar_event_matching_the_booking(api, confirmed):
     assert event["UID"] == f"booking-{confirmed.pk}@testserver"
     assert event.decoded("DTSTART") == confirmed.slot.start
     assert event.decoded("DTEND") == confirmed.slot.end
-    assert int(event["SEQUENCE"]) == 0
+    assert event.decoded("SEQUENCE") == 0
     assert str(event["ORGANIZER"]) == "mailto:ada@example.com"
     assert str(event["ATTENDEE"]) == "mailto:sam@example.com"
     assert event["LOCATION"] == "https://meet.example.com/room"
@@ -167,5 +169,5 @@ def test_a_cancelled_bookings_invite_is_a_cancel_with_a_higher_sequence(api, con
     assert cal["METHOD"] == "CANCEL"
     (event,) = cal.walk("VEVENT")
     assert event["STATUS"] == "CANCELLED"
-    assert int(event["SEQUENCE"]) == 1
+    assert event.decoded("SEQUENCE") == 1
     assert event["UID"] == f"booking-{confirmed.pk}@testserver"

@@ -1,6 +1,7 @@
 """Rules → stored slots: the horizon, idempotence, blocks, edits, and booked slots."""
 
 from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,11 +15,11 @@ NY = ZoneInfo("America/New_York")
 pytestmark = pytest.mark.django_db
 
 
-def active(tutor):  # type: ignore[no-untyped-def]
+def active(tutor):
     return Slot.objects.filter(tutor=tutor, removed_at__isnull=True).order_by("start")
 
 
-def on_local_day(qs, day):  # type: ignore[no-untyped-def]
+def on_local_day(qs, day):
     start = datetime.combine(day, time(0), NY)
     return qs.filter(start__gte=start, start__lt=start + timedelta(days=1))
 
@@ -67,9 +68,7 @@ def test_the_horizon_moves_forward_with_time(tutor, weekly_rule, now):
     assert active(tutor).count() == count + 6
 
 
-def test_an_18_00_rule_gives_18_00_local_on_both_sides_of_the_dst_change(
-    tutor, remote, in_person
-):
+def test_an_18_00_rule_gives_18_00_local_on_both_sides_of_the_dst_change(tutor, remote, in_person):
     now = datetime(2026, 10, 20, 12, tzinfo=UTC)
     services.rule_save(
         tutor=tutor,
@@ -84,10 +83,8 @@ def test_an_18_00_rule_gives_18_00_local_on_both_sides_of_the_dst_change(
     assert {s.start.hour for s in slots} == {22, 23}  # EDT then EST, in UTC
 
 
-def test_a_blocked_period_withdraws_unbooked_slots_and_keeps_booked_ones(
-    tutor, weekly_rule, now
-):
-    day = active(tutor).first().start.astimezone(NY).date()  # type: ignore[union-attr]
+def test_a_blocked_period_withdraws_unbooked_slots_and_keeps_booked_ones(tutor, weekly_rule, now):
+    day = active(tutor).first().start.astimezone(NY).date()
     evening = list(on_local_day(active(tutor), day))
     booked = book(evening[1])
     services.block_create(
@@ -118,7 +115,9 @@ def test_editing_a_rules_hours_moves_unbooked_slots(tutor, weekly_rule, now):
     first = active(tutor).first()
     assert first is not None
     book(first)
-    services.rule_save(tutor=tutor, rule=weekly_rule, now=now, start_time=time(19), end_time=time(21))
+    services.rule_save(
+        tutor=tutor, rule=weekly_rule, now=now, start_time=time(19), end_time=time(21)
+    )
     times = {s.start.astimezone(NY).time() for s in active(tutor).exclude(pk=first.pk)}
     assert times == {time(19), time(20)}
     assert active(tutor).filter(pk=first.pk).exists()  # the booked 18:00 slot stays
@@ -149,7 +148,11 @@ def test_rules_skip_times_already_taken_by_a_one_off_slot(tutor, remote, now):
     start = datetime(2026, 12, 8, 18, 30, tzinfo=NY)  # a Tuesday, across two rule slots
     one_off = make_slot(tutor, start, remote=remote)
     services.rule_save(
-        tutor=tutor, now=now, weekdays=[2], start_time=time(18), end_time=time(21),
+        tutor=tutor,
+        now=now,
+        weekdays=[2],
+        start_time=time(18),
+        end_time=time(21),
         offerings=[remote],
     )
     that_evening = on_local_day(active(tutor), start.date())
@@ -160,8 +163,12 @@ def test_rules_skip_times_already_taken_by_a_one_off_slot(tutor, remote, now):
 def test_overlapping_rules_never_create_overlapping_slots(tutor, remote, now):
     for start in (time(18), time(18, 30)):
         services.rule_save(
-            tutor=tutor, now=now, weekdays=[2], start_time=start,
-            end_time=time(21), offerings=[remote],
+            tutor=tutor,
+            now=now,
+            weekdays=[2],
+            start_time=start,
+            end_time=time(21),
+            offerings=[remote],
         )
     slots = list(active(tutor))
-    assert all(a.end <= b.start for a, b in zip(slots, slots[1:], strict=False))
+    assert all(a.end <= b.start for a, b in pairwise(slots))

@@ -13,7 +13,7 @@ from tests.conftest import make_slot
 pytestmark = pytest.mark.django_db
 
 
-def get_slots(api, **params):  # type: ignore[no-untyped-def]
+def get_slots(api, **params):
     return api.get("/api/slots/", {"tutor": "ada", **params})
 
 
@@ -84,7 +84,9 @@ def test_a_booked_in_person_session_hides_slots_within_the_travel_buffer(
     api, frozen, tutor, remote, in_person, now
 ):
     base = now + timedelta(days=2)
-    far_before = make_slot(tutor, base - timedelta(minutes=140), remote=remote)  # ends 80 min before
+    far_before = make_slot(
+        tutor, base - timedelta(minutes=140), remote=remote
+    )  # ends 80 min before
     make_slot(tutor, base - timedelta(minutes=70), remote=remote)  # ends 10 min before
     booked = make_slot(tutor, base, in_person=in_person)
     make_slot(tutor, base + timedelta(minutes=80), remote=remote, minutes=30)  # 20 min after
@@ -166,8 +168,9 @@ def test_the_query_count_does_not_grow_with_the_number_of_slots(
     few_queries, few = count_queries()
     for day in range(4, 60):
         for hour in range(0, 6, 2):
-            slot = make_slot(tutor, now + timedelta(days=day, hours=hour), remote=remote,
-                             in_person=in_person)
+            slot = make_slot(
+                tutor, now + timedelta(days=day, hours=hour), remote=remote, in_person=in_person
+            )
             if hour == 0:
                 book(slot)
     many_queries, many = count_queries()

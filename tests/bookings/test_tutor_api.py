@@ -46,7 +46,7 @@ def test_token_authentication_works(tutor, frozen):
 
 
 @pytest.fixture
-def other_tutor(make_tutor, now):  # type: ignore[no-untyped-def]
+def other_tutor(make_tutor, now):
     """Tutor B, with one of everything."""
     other = make_tutor(slug="bo", display_name="Bo")
     remote, _ = add_offerings(other)
@@ -177,13 +177,23 @@ def test_the_tutor_creates_offerings_with_their_currency(tutor_api, frozen):
             "place_name",
         ),
         (
-            {"mode": "remote", "title": "x", "duration_minutes": 60, "price_amount": -5,
-             "video_url": "https://v.example.com"},
+            {
+                "mode": "remote",
+                "title": "x",
+                "duration_minutes": 60,
+                "price_amount": -5,
+                "video_url": "https://v.example.com",
+            },
             "price_amount",
         ),
         (
-            {"mode": "remote", "title": "x", "duration_minutes": 5, "price_amount": 5,
-             "video_url": "https://v.example.com"},
+            {
+                "mode": "remote",
+                "title": "x",
+                "duration_minutes": 5,
+                "price_amount": 5,
+                "video_url": "https://v.example.com",
+            },
             "duration_minutes",
         ),
     ],
@@ -218,10 +228,14 @@ def test_adding_a_rule_creates_slots_students_can_see(tutor_api, frozen, remote,
     )
     assert response.status_code == 201, response.json()
     assert response.json()["weekdays"] == [2, 4]
-    slots = APIClient().get(
-        "/api/slots/", {"tutor": "ada", "tz": "America/New_York", "start": "2026-12-03",
-                        "end": "2026-12-03"}
-    ).json()["results"]
+    slots = (
+        APIClient()
+        .get(
+            "/api/slots/",
+            {"tutor": "ada", "tz": "America/New_York", "start": "2026-12-03", "end": "2026-12-03"},
+        )
+        .json()["results"]
+    )
     assert [s["start"] for s in slots] == [
         "2026-12-03T18:00:00-05:00",
         "2026-12-03T19:00:00-05:00",
@@ -256,13 +270,22 @@ def test_a_bad_rule_is_a_400_naming_the_field(tutor_api, frozen, remote, change,
 
 def test_offerings_of_different_lengths_cannot_share_a_rule(tutor_api, frozen, tutor, remote):
     long = Offering.objects.create(
-        tutor=tutor, mode="in_person", title="Long", duration_minutes=90, price_amount=1,
-        place_name="P", place_address="A",
+        tutor=tutor,
+        mode="in_person",
+        title="Long",
+        duration_minutes=90,
+        price_amount=1,
+        place_name="P",
+        place_address="A",
     )
     response = tutor_api.post(
         "/api/tutor/rules/",
-        {"weekdays": [1], "start_time": "18:00", "end_time": "21:00",
-         "offerings": [remote.pk, long.pk]},
+        {
+            "weekdays": [1],
+            "start_time": "18:00",
+            "end_time": "21:00",
+            "offerings": [remote.pk, long.pk],
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -289,9 +312,7 @@ def test_a_one_off_slot_is_created_and_overlaps_are_refused(tutor_api, frozen, r
     assert response.json()["code"] == "slot_overlap"
 
 
-@pytest.mark.parametrize(
-    "start", ["2026-12-09T10:00:00", "2026-11-01T10:00:00Z", "soon", None]
-)
+@pytest.mark.parametrize("start", ["2026-12-09T10:00:00", "2026-11-01T10:00:00Z", "soon", None])
 def test_a_one_off_slot_needs_an_aware_future_start(tutor_api, frozen, remote, start):
     response = tutor_api.post(
         "/api/tutor/slots/", {"start": start, "offerings": [remote.pk]}, format="json"
@@ -327,13 +348,17 @@ def test_blocking_a_slot_records_a_blocked_period(tutor_api, frozen, slot):
 def test_a_blocked_period_needs_aware_ordered_times(tutor_api, frozen, now):
     response = tutor_api.post(
         "/api/tutor/blocks/",
-        {"start": (now + timedelta(days=2)).isoformat(), "end": (now + timedelta(days=1)).isoformat()},
+        {
+            "start": (now + timedelta(days=2)).isoformat(),
+            "end": (now + timedelta(days=1)).isoformat(),
+        },
         format="json",
     )
     assert response.status_code == 400
     assert "end" in response.json()["fields"]
     response = tutor_api.post(
-        "/api/tutor/blocks/", {"start": "2026-12-10T00:00:00", "end": "2026-12-11T00:00:00"},
+        "/api/tutor/blocks/",
+        {"start": "2026-12-10T00:00:00", "end": "2026-12-11T00:00:00"},
         format="json",
     )
     assert response.status_code == 400

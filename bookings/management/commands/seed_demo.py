@@ -86,4 +86,6 @@ class Command(BaseCommand):
             end_time=time(16, 0),
             offerings=[remote],
         )
-        self.stdout.write(self.style.SUCCESS(f"Seeded demo tutor {tutor.display_name} ({tutor.slug})."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Seeded demo tutor {tutor.display_name} ({tutor.slug}).")
+        )
