@@ -32,9 +32,10 @@ be faster than its floor, so median/floor-median is the overhead the app adds on
 of the irreducible work: the targets are slots <= 3x and hold <= 4x.
 
 Prints the machine, the data set, median/p90/p99 of each series, the ratios with
-PASS/FAIL, and the SQL each request runs (captured on one extra request). The bench
-database is dropped at the end unless --keep. --profile N adds a cProfile of N more
-requests per endpoint.
+PASS/FAIL, and how many SQL statements each request runs (captured on one extra request;
+--show-sql prints them). The bench database is dropped at the end unless --keep.
+--profile N adds a cProfile of N more requests per endpoint; --check exits 1 when a
+target is missed.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ import psycopg
 from psycopg import sql
 
 if TYPE_CHECKING:
-    from django.http import HttpResponse
+    from django.http import HttpResponse, HttpResponseBase
     from django.test import Client
 
-    from bookings.models import AvailabilityRule, Booking, Offering, Slot, Tutor
+    from bookings.models import AvailabilityRule, Booking, BookingEvent, Offering, Slot, Tutor
+    from payments.models import Payment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/tutoring_bench"
@@ -93,24 +95,28 @@ def _admin_url(url: str) -> tuple[str, str]:
     name = parts.path.lstrip("/")
     if "bench" not in name:
         # This script drops the database it is given: refuse anything not obviously ours.
-        raise SystemExit(f"Refusing to drop {name!r}: the bench database name must contain 'bench'.")
+        raise SystemExit(f"Refusing to drop {name!r}: a bench database name contains 'bench'.")
     return urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), name
 
 
-def recreate_database(url: str) -> None:
+def _drop_and_maybe_create(url: str, *, create: bool) -> None:
     admin, name = _admin_url(url)
+    database = sql.Identifier(name)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+        if create:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(database))
+
+
+def recreate_database(url: str) -> None:
+    _drop_and_maybe_create(url, create=True)
 
 
 def drop_database(url: str) -> None:
     from django.db import connections
 
     connections.close_all()
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _drop_and_maybe_create(url, create=False)
 
 
 def setup_django(url: str) -> None:
@@ -125,6 +131,7 @@ def setup_django(url: str) -> None:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
+    from django.urls import get_resolver
 
     if settings.DEBUG:
         raise SystemExit("settings.DEBUG is on: queries would be logged and timings skewed.")
@@ -132,6 +139,10 @@ def setup_django(url: str) -> None:
     if not engine.endswith("postgresql"):
         raise SystemExit(f"DATABASE_URL did not select PostgreSQL (engine {engine}).")
     settings.ROOT_URLCONF = "bench.floor_urls"
+    try:  # fail before seeding, with one line rather than a traceback per request
+        get_resolver().url_patterns  # noqa: B018 - imports config.urls and everything it names
+    except ImportError as exc:
+        raise SystemExit(f"The URLconf does not import ({exc}): fix the app first.") from exc
     call_command("migrate", interactive=False, verbosity=0)
 
 
@@ -161,9 +172,7 @@ def _seed_tutor(now: datetime) -> tuple[Tutor, Offering, Offering, list[Availabi
     from bookings.models import Mode, Offering, Tutor
 
     with transaction.atomic():
-        user = get_user_model().objects.create_user(
-            username="bench-tutor", password="bench-only-password"
-        )
+        user = get_user_model().objects.create_user(username="bench-tutor", password=None)
         tutor = Tutor.objects.create(
             user=user,
             slug="ada-bench",
@@ -271,8 +280,8 @@ class _History:
     bookings: list[Booking] = field(default_factory=list)
     created: list[datetime] = field(default_factory=list)
     updated: list[datetime] = field(default_factory=list)
-    events: list[Any] = field(default_factory=list)
-    payments: list[Any] = field(default_factory=list)
+    events: list[BookingEvent] = field(default_factory=list)
+    payments: list[Payment] = field(default_factory=list)
 
 
 def _add_booking(
@@ -305,60 +314,52 @@ def _add_booking(
         currency=offering.currency,
         status=status,
     )
-    events = [(None, BookingStatus.PENDING_PAYMENT, Actor.STUDENT, "held", created, {})]
+    events: list[BookingEvent] = []
+
+    def event(src: str, dst: str, actor: str, reason: str, at: datetime, **data: Any) -> None:
+        events.append(
+            BookingEvent(
+                booking=booking,
+                from_status=src,
+                to_status=dst,
+                actor=actor,
+                reason=reason,
+                data=data,
+                at=at,
+            )
+        )
+
+    pending, confirmed = BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED
+    event("", pending, Actor.STUDENT, "held", created)
     paid_at: datetime | None = None
     last = created
-    if status == BookingStatus.PENDING_PAYMENT:
+    if status == pending:
         booking.hold_expires_at = now + timedelta(minutes=25)
-    elif status == BookingStatus.EXPIRED or (
-        status == BookingStatus.CANCELLED and rng.random() < 0.4
-    ):
+    elif status == BookingStatus.EXPIRED:
+        last = booking.hold_expires_at = created + timedelta(minutes=30)
+        event(pending, status, Actor.SYSTEM, "hold_expired", last)
+    elif status == BookingStatus.CANCELLED and rng.random() < 0.4:  # gave up before paying
         booking.hold_expires_at = created + timedelta(minutes=30)
-        if status == BookingStatus.EXPIRED:
-            last = booking.hold_expires_at
-            events.append((BookingStatus.PENDING_PAYMENT, status, Actor.SYSTEM, "hold_expired", last, {}))
-        else:
-            last = booking.cancelled_at = created + timedelta(minutes=rng.randint(1, 25))
-            events.append(
-                (BookingStatus.PENDING_PAYMENT, status, Actor.STUDENT, "cancelled by student", last, {})
-            )
+        last = booking.cancelled_at = created + timedelta(minutes=rng.randint(1, 25))
+        event(pending, status, Actor.STUDENT, "cancelled by student", last)
     else:  # it was paid for
         paid_at = booking.confirmed_at = last = created + timedelta(minutes=rng.randint(2, 20))
-        events.append((BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED, Actor.PAYMENT, "paid", last, {}))
+        event(pending, confirmed, Actor.PAYMENT, "paid", last)
         if status == BookingStatus.CANCELLED:
             window = max((slot.start - last).total_seconds(), 60)
             last = booking.cancelled_at = last + timedelta(seconds=rng.uniform(30, window))
             full = last <= slot.start - timedelta(hours=24)
             booking.refund_amount = booking.price_amount if full else 0
             booking.sequence = 1
-            events.append(
-                (
-                    BookingStatus.CONFIRMED,
-                    status,
-                    Actor.STUDENT,
-                    "cancelled by student",
-                    last,
-                    {"refund_amount": booking.refund_amount, "currency": booking.currency},
-                )
-            )
+            refund = {"refund_amount": booking.refund_amount, "currency": booking.currency}
+            event(confirmed, status, Actor.STUDENT, "cancelled by student", last, **refund)
         elif status in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
             last = slot.end + timedelta(hours=rng.randint(1, 30))
-            events.append((BookingStatus.CONFIRMED, status, Actor.TUTOR, f"marked {status}", last, {}))
+            event(confirmed, status, Actor.TUTOR, f"marked {status}", last)
     history.bookings.append(booking)
     history.created.append(created)
     history.updated.append(last)
-    history.events.extend(
-        BookingEvent(
-            booking=booking,
-            from_status=src or "",
-            to_status=dst,
-            actor=actor,
-            reason=reason,
-            data=data,
-            at=at,
-        )
-        for src, dst, actor, reason, at, data in events
-    )
+    history.events.extend(events)
     if status == BookingStatus.PENDING_PAYMENT:
         return  # its open checkout is what the hold under test creates for itself
     session = uuid.uuid4().hex
@@ -397,7 +398,7 @@ def _save_history(history: _History) -> None:
                 [[b.pk for b in history.bookings], history.created, history.updated],
             )
             cursor.execute(
-                'UPDATE bookings_slot SET created_at = "start" - interval \'8 weeks\''
+                "UPDATE bookings_slot SET created_at = \"start\" - interval '8 weeks'"
                 ' WHERE "start" < %s',
                 [min(history.created, default=datetime.now(UTC))],
             )
@@ -447,7 +448,9 @@ def seed(*, seed: int, pool_size: int) -> Dataset:
             held = rng.random() < 0.1
             status = BookingStatus.PENDING_PAYMENT if held else BookingStatus.CONFIRMED
             student = 1_000 + len(history.bookings)  # fresh emails: no hold limit trouble
-            _add_booking(history, slot, status, rng=rng, now=now, student=student, offerings=offerings)
+            _add_booking(
+                history, slot, status, rng=rng, now=now, student=student, offerings=offerings
+            )
     _save_history(history)
 
     # Holds go after the measured window, so they never change the slot list's answer.
@@ -516,10 +519,14 @@ class Series:
         return self._cut(99)
 
 
-def _expect(response: HttpResponse, status: int, what: str) -> None:
-    if response.status_code != status:
-        body = response.content[:500].decode(errors="replace")
+def _expect(response: HttpResponseBase, status: int, what: str) -> HttpResponse:
+    """The response, if it is a plain HttpResponse with the expected status; else stop."""
+    from django.http import HttpResponse
+
+    if not isinstance(response, HttpResponse) or response.status_code != status:
+        body = getattr(response, "content", b"")[:500].decode(errors="replace")
         raise SystemExit(f"{what}: expected {status}, got {response.status_code}: {body}")
+    return response
 
 
 def measure_interleaved(
@@ -570,14 +577,10 @@ def endpoints(client: Client, data: Dataset) -> Endpoints:
         }
 
     def slots(i: int) -> HttpResponse:
-        response = client.get("/api/slots/", slot_query)
-        _expect(response, 200, "GET /api/slots/")
-        return response
+        return _expect(client.get("/api/slots/", slot_query), 200, "GET /api/slots/")
 
     def slots_floor(i: int) -> HttpResponse:
-        response = client.get("/bench/floor/slots/", floor_query)
-        _expect(response, 200, "slots floor")
-        return response
+        return _expect(client.get("/bench/floor/slots/", floor_query), 200, "slots floor")
 
     def hold(i: int) -> HttpResponse:
         try:
@@ -585,14 +588,12 @@ def endpoints(client: Client, data: Dataset) -> Endpoints:
         except StopIteration:
             raise SystemExit("The hold pool ran dry: fewer open slots than holds.") from None
         response = client.post("/api/bookings/", body(i, slot_id), content_type="application/json")
-        _expect(response, 201, f"POST /api/bookings/ (slot {slot_id})")
-        return response
+        return _expect(response, 201, f"POST /api/bookings/ (slot {slot_id})")
 
     def insert_floor(i: int) -> HttpResponse:
         payload = body(i, data.hold_pool[0])
         response = client.post("/bench/floor/insert/", payload, content_type="application/json")
-        _expect(response, 201, "insert floor")
-        return response
+        return _expect(response, 201, "insert floor")
 
     return Endpoints(slots, slots_floor, hold, insert_floor)
 
@@ -652,9 +653,11 @@ def machine() -> list[tuple[str, str]]:
     except OSError:
         pass
     db = settings.DATABASES["default"]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return [
         ("nproc", str(nproc)),
         ("cpu", cpu),
+        ("load average", f"{load} (1, 5, 15 min; other work on the box skews p99)"),
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("django", django.get_version()),
         ("postgresql", pg),
@@ -743,6 +746,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile", type=int, default=0, metavar="N", help="cProfile N more requests of each"
     )
     parser.add_argument("--show-sql", action="store_true", help="print the captured SQL")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     return parser.parse_args(argv)
 
 
@@ -823,7 +827,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"cProfile of {args.profile} × {label}\n{out.getvalue()}")
 
     print("Overall:", "PASS" if ok else "FAIL")
-    return 0
+    return 1 if args.check and not ok else 0
 
 
 if __name__ == "__main__":

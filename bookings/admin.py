@@ -21,6 +21,8 @@ from .models import (
     Booking,
     BookingEvent,
     BookingStatus,
+    Notification,
+    NotificationState,
     Offering,
     Slot,
     Tutor,
@@ -204,3 +206,28 @@ class BookingAdmin(TutorOwnedAdmin):
                 booking_id=b.pk, status=BookingStatus.NO_SHOW, now=timezone.now()
             ),
         )
+
+
+@admin.register(Notification)
+class NotificationAdmin(TutorOwnedAdmin):
+    """The outbox: what was sent, what is owed, and what failed (with the error)."""
+
+    tutor_field = "booking__tutor"
+    list_display = ["due_at", "kind", "recipient", "booking", "state", "attempts", "sent_at"]
+    list_filter = ["state", "kind", "recipient"]
+    search_fields = ["booking__student_email", "last_error"]
+    readonly_fields = [f.name for f in Notification._meta.fields]
+    actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Send again (failed rows)")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        count = queryset.filter(state=NotificationState.FAILED).update(
+            state=NotificationState.PENDING, due_at=timezone.now(), attempts=0
+        )
+        self.message_user(request, f"{count} notification(s) will be sent by the next sweep.")

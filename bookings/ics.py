@@ -7,6 +7,7 @@ without a VTIMEZONE.
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote_plus
 
 from django.conf import settings
@@ -37,14 +38,27 @@ def map_link(address: str) -> str:
     return f"https://www.openstreetmap.org/search?query={quote_plus(address)}"
 
 
-def booking_event(booking: Booking, *, now: datetime, for_tutor: bool = False) -> Event:
+def booking_event(
+    booking: Booking,
+    *,
+    now: datetime,
+    for_tutor: bool = False,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    sequence: int | None = None,
+    cancelled: bool | None = None,
+) -> Event:
+    """The booking as one VEVENT. The keyword overrides describe an earlier version of
+    the booking (an email queued before a later change keeps its own times)."""
     tutor, offering = booking.tutor, booking.offering
+    if cancelled is None:
+        cancelled = booking.status == BookingStatus.CANCELLED
     event = Event()
     event.add("uid", booking_uid(booking))
-    event.add("sequence", booking.sequence)
+    event.add("sequence", booking.sequence if sequence is None else sequence)
     event.add("dtstamp", now)
-    event.add("dtstart", booking.slot.start)
-    event.add("dtend", booking.slot.end)
+    event.add("dtstart", start or booking.slot.start)
+    event.add("dtend", end or booking.slot.end)
     other = booking.student_name if for_tutor else tutor.display_name
     event.add("summary", f"{offering.title} with {other}")
     lines = [f"{offering.title} ({Mode(booking.mode).label})."]
@@ -69,7 +83,6 @@ def booking_event(booking: Booking, *, now: datetime, for_tutor: bool = False) -
     attendee.params["partstat"] = vText("ACCEPTED")
     attendee.params["rsvp"] = vText("TRUE")
     event.add("attendee", attendee)
-    cancelled = booking.status == BookingStatus.CANCELLED
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     if not cancelled:
@@ -93,10 +106,18 @@ def _calendar(method: str | None, name: str | None = None) -> Calendar:
     return cal
 
 
-def booking_calendar(booking: Booking, *, now: datetime, for_tutor: bool = False) -> bytes:
-    """The invite for one booking: METHOD:REQUEST while it stands, CANCEL once cancelled."""
-    cal = _calendar(method_for(booking))
-    cal.add_component(booking_event(booking, now=now, for_tutor=for_tutor))
+def booking_calendar(
+    booking: Booking, *, now: datetime, for_tutor: bool = False, **version: Any
+) -> bytes:
+    """The invite for one booking: METHOD:REQUEST while it stands, CANCEL once cancelled.
+
+    `version` (start, end, sequence, cancelled) pins an earlier version; see booking_event.
+    """
+    cancelled = version.get("cancelled")
+    if cancelled is None:
+        cancelled = booking.status == BookingStatus.CANCELLED
+    cal = _calendar("CANCEL" if cancelled else "REQUEST")
+    cal.add_component(booking_event(booking, now=now, for_tutor=for_tutor, **version))
     return cal.to_ical()
 
 

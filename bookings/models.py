@@ -63,6 +63,8 @@ class Tutor(models.Model):
         help_text="IANA zone the weekly rules are written in.",
     )
     currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
+    # The secret in the tutor's private calendar feed URL; rotating it kills the old URL.
+    feed_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     min_notice_minutes = models.PositiveIntegerField(
         default=12 * 60, help_text="Nobody can book a slot that starts sooner than this."
     )
@@ -94,6 +96,10 @@ class Tutor(models.Model):
     @property
     def travel_buffer(self) -> timedelta:
         return timedelta(minutes=self.travel_buffer_minutes)
+
+    @property
+    def feed_url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/calendar/{self.feed_token}.ics"
 
 
 class Offering(models.Model):
@@ -427,3 +433,78 @@ class BookingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking_id}: {self.from_status or '∅'} → {self.to_status} by {self.actor}"
+
+
+class NotificationKind(models.TextChoices):
+    CONFIRMED = "confirmed", "Booking confirmed"
+    CANCELLED = "cancelled", "Booking cancelled"
+    RESCHEDULED = "rescheduled", "Booking rescheduled"
+    REMINDER = "reminder", "Reminder"
+    HOLD_EXPIRED = "hold_expired", "Hold expired"
+    LATE_PAYMENT_REFUNDED = "late_payment_refunded", "Late payment refunded"
+
+
+class Recipient(models.TextChoices):
+    STUDENT = "student", "Student"
+    TUTOR = "tutor", "Tutor"
+
+
+class NotificationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (gave up)"
+    VOID = "void", "Void (no longer owed)"
+
+
+class Notification(models.Model):
+    """The outbox: one row per email the service owes, created in the same transaction
+    as the change that causes it, delivered by Celery.
+
+    The unique (booking, kind, recipient, key) makes a second copy of one message
+    impossible: `key` is the version of the booking it speaks about (its SEQUENCE, or
+    for reminders the offset and the start time), so a reminder is owed once per start
+    time and a reschedule owes new ones. A worker claims a row with a conditional
+    update (pending → sending) before sending, so two workers never send it twice.
+    """
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    recipient = models.CharField(max_length=16, choices=Recipient.choices)
+    key = models.CharField(max_length=100)
+    # What the message says, frozen when it became owed (times, sequence, refund...).
+    context = models.JSONField(default=dict)
+    due_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=16, choices=NotificationState.choices, default=NotificationState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            # The sweep: due rows that are still owed. A partial index stays small however
+            # many sent rows pile up.
+            models.Index(
+                fields=["due_at"],
+                name="notification_pending_due",
+                condition=Q(state="pending"),
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                name="notification_sending",
+                condition=Q(state="sending"),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booking", "kind", "recipient", "key"], name="one_notification_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.recipient} for {self.booking_id} ({self.state})"

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from . import notifications
 from .availability import busy_bookings, open_offerings, slots_materialise
 from .errors import ApplicationError, NotFound, PaymentUnavailable, SlotUnavailable
 from .models import (
@@ -32,6 +33,7 @@ from .models import (
     SlotRemoval,
     SlotSource,
     Tutor,
+    new_token,
 )
 from .payment_port import payment_port
 
@@ -246,6 +248,7 @@ def booking_expire(*, booking_id: BookingId, now: datetime, force: bool = False)
         _transition(
             booking, BookingStatus.EXPIRED, actor=Actor.SYSTEM, reason="hold_expired", now=now
         )
+        notifications.notify_hold_expired(booking, now=now)
     payment_port().abandon_checkout(booking)
     return True
 
@@ -302,6 +305,7 @@ def booking_confirm(
                 )
         except IntegrityError:
             raise SlotUnavailable("The slot was taken after this hold expired.") from None
+        notifications.notify_confirmed(booking, now=now)
     return booking
 
 
@@ -361,6 +365,8 @@ def booking_cancel(
             now=now,
             update_fields=("cancelled_at", "refund_amount", "sequence"),
         )
+        if not was_held:  # nothing to tell about a hold the student dropped themselves
+            notifications.notify_cancelled(booking, now=now, refund_amount=refund, by=actor)
     port = payment_port()
     if was_held:
         port.abandon_checkout(booking)
@@ -424,6 +430,7 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
             },
             at=now,
         )
+        notifications.notify_rescheduled(booking, now=now, old_start=old.start)
     return booking
 
 
@@ -585,6 +592,13 @@ def slot_delete(*, slot: Slot, now: datetime) -> Slot:
             slot.removed_reason = SlotRemoval.DELETED
             slot.save(update_fields=["removed_at", "removed_reason"])
     return slot
+
+
+def tutor_rotate_feed(*, tutor: Tutor) -> Tutor:
+    """A new secret for the calendar feed URL; the old URL stops working at once."""
+    tutor.feed_token = new_token()
+    tutor.save(update_fields=["feed_token"])
+    return tutor
 
 
 def tutors_materialise(*, now: datetime) -> int:

@@ -229,9 +229,14 @@ class BookingSerializer(serializers.ModelSerializer):
 
 
 class TutorProfileSerializer(serializers.ModelSerializer):
+    feed_url = serializers.CharField(
+        read_only=True, help_text="Private calendar feed of your sessions (subscribe to it)."
+    )
+
     class Meta:
         model = Tutor
         fields = [
+            "feed_url",
             "slug",
             "display_name",
             "headline",

@@ -99,6 +99,16 @@ class ProfileView(TutorScoped, APIView):
 
 
 @extend_schema(tags=["tutor"])
+class FeedRotateView(TutorScoped, APIView):
+    """A new secret calendar-feed URL; the old one stops working at once."""
+
+    @extend_schema(request=None, responses=TutorProfileSerializer)
+    def post(self, request: Request) -> Response:
+        tutor = services.tutor_rotate_feed(tutor=self.tutor)
+        return Response(TutorProfileSerializer(tutor).data)
+
+
+@extend_schema(tags=["tutor"])
 class OfferingViewSet(TutorScoped, viewsets.ModelViewSet):
     """Offerings. Deleting one that slots or bookings use only deactivates it."""
 

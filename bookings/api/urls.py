@@ -29,5 +29,6 @@ urlpatterns = [
         name="booking-invite",
     ),
     path("tutor/me/", tutor.ProfileView.as_view(), name="tutor-profile"),
+    path("tutor/me/feed/rotate/", tutor.FeedRotateView.as_view(), name="tutor-feed-rotate"),
     path("tutor/", include(router.urls)),
 ]

@@ -197,6 +197,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bookings.tasks.expire_holds",
         "schedule": timedelta(minutes=1),
     },
+    "send-due-notifications": {
+        "task": "bookings.tasks.send_due_notifications",
+        "schedule": timedelta(minutes=1),
+    },
     "materialise-slots": {
         "task": "bookings.tasks.materialise_slots",
         "schedule": timedelta(hours=1),
@@ -216,6 +220,10 @@ BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=30)
 BOOKING_MAX_HOLDS_PER_EMAIL = env.int("BOOKING_MAX_HOLDS_PER_EMAIL", default=2)
 SLOT_HORIZON_WEEKS = env.int("SLOT_HORIZON_WEEKS", default=8)
 SLOT_QUERY_MAX_DAYS = 62
+# Reminder emails, in minutes before the start (default: a day and an hour).
+BOOKING_REMINDER_OFFSETS_MINUTES: list[int] = env.list(
+    "BOOKING_REMINDER_OFFSETS_MINUTES", cast=int, default=[24 * 60, 60]
+)
 # --- Stripe ---------------------------------------------------------------------------
 # Without a secret key (and only with DEBUG on) checkout is simulated by a local page.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

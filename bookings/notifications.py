@@ -1,0 +1,410 @@
+"""Emails the service owes, through an outbox (bookings.models.Notification).
+
+Owing: services call the notify_* functions inside the transaction of the state change
+that causes the email, so the row exists exactly when the change does. A task queued
+on commit delivers rows due now; reminders wait as rows and the minute sweep sends
+them (no far-future ETA tasks: Redis would redeliver those).
+
+Sending: deliver() claims a row with a conditional update (pending → sending), so two
+workers or two sweeps never both send it — this works on SQLite too, where
+select_for_update is a no-op. A worker that dies mid-send leaves the row "sending";
+after LEASE (longer than the task's hard time limit, so the old sender is surely dead)
+the sweep hands it out again. Transient SMTP trouble retries with backoff; a permanent
+refusal stops at once and shows as failed in the admin.
+"""
+
+import logging
+import smtplib
+import time as monotonic_time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+
+from . import ics
+from .models import (
+    Booking,
+    BookingStatus,
+    Mode,
+    Notification,
+    NotificationKind,
+    NotificationState,
+    Recipient,
+)
+
+logger = logging.getLogger(__name__)
+
+# A claimed row whose sender has not finished after this long is handed out again.
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
+                "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
+
+
+def reminder_offsets() -> list[timedelta]:
+    return [timedelta(minutes=m) for m in settings.BOOKING_REMINDER_OFFSETS_MINUTES]
+
+
+def offset_label(minutes: int) -> str:
+    if minutes % 1440 == 0:
+        days = minutes // 1440
+        return "1 day" if days == 1 else f"{days} days"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    return f"{minutes} minutes"
+
+
+# --- owing --------------------------------------------------------------------------------
+
+
+def _owe(
+    booking: Booking,
+    kind: str,
+    recipient: str,
+    *,
+    key: str,
+    due_at: datetime,
+    now: datetime,
+    context: dict[str, Any] | None = None,
+) -> Notification:
+    """Create the row once; queue its delivery when the transaction commits."""
+    row, created = Notification.objects.get_or_create(
+        booking=booking,
+        kind=kind,
+        recipient=recipient,
+        key=key,
+        defaults={"due_at": due_at, "context": context or {}},
+    )
+    if created and due_at <= now:
+        transaction.on_commit(lambda: enqueue(row.pk))
+    return row
+
+
+def _version(booking: Booking) -> dict[str, Any]:
+    return {
+        "start": booking.slot.start.isoformat(),
+        "end": booking.slot.end.isoformat(),
+        "sequence": booking.sequence,
+    }
+
+
+def _owe_reminders(booking: Booking, *, now: datetime) -> None:
+    """One reminder per offset and start time; none for an offset already passed."""
+    for offset in reminder_offsets():
+        due = booking.slot.start - offset
+        if due <= now:
+            continue  # booked inside this offset: that reminder would be late or pointless
+        minutes = int(offset.total_seconds() // 60)
+        _owe(
+            booking,
+            NotificationKind.REMINDER,
+            Recipient.STUDENT,
+            key=f"{minutes}m@{booking.slot.start.isoformat()}",
+            due_at=due,
+            now=now,
+            context={**_version(booking), "offset_minutes": minutes},
+        )
+
+
+def _void_reminders(booking: Booking) -> int:
+    return Notification.objects.filter(
+        booking=booking, kind=NotificationKind.REMINDER, state=NotificationState.PENDING
+    ).update(state=NotificationState.VOID)
+
+
+def notify_confirmed(booking: Booking, *, now: datetime) -> None:
+    for recipient in (Recipient.STUDENT, Recipient.TUTOR):
+        _owe(
+            booking,
+            NotificationKind.CONFIRMED,
+            recipient,
+            key="1",
+            due_at=now,
+            now=now,
+            context=_version(booking),
+        )
+    _owe_reminders(booking, now=now)
+
+
+def notify_cancelled(booking: Booking, *, now: datetime, refund_amount: int, by: str) -> None:
+    _void_reminders(booking)
+    context = {**_version(booking), "refund_amount": refund_amount, "cancelled_by": by}
+    for recipient in (Recipient.STUDENT, Recipient.TUTOR):
+        _owe(
+            booking,
+            NotificationKind.CANCELLED,
+            recipient,
+            key=str(booking.sequence),
+            due_at=now,
+            now=now,
+            context=context,
+        )
+
+
+def notify_rescheduled(booking: Booking, *, now: datetime, old_start: datetime) -> None:
+    _void_reminders(booking)
+    context = {**_version(booking), "old_start": old_start.isoformat()}
+    for recipient in (Recipient.STUDENT, Recipient.TUTOR):
+        _owe(
+            booking,
+            NotificationKind.RESCHEDULED,
+            recipient,
+            key=str(booking.sequence),
+            due_at=now,
+            now=now,
+            context=context,
+        )
+    _owe_reminders(booking, now=now)
+
+
+def notify_hold_expired(booking: Booking, *, now: datetime) -> None:
+    _owe(
+        booking,
+        NotificationKind.HOLD_EXPIRED,
+        Recipient.STUDENT,
+        key="1",
+        due_at=now,
+        now=now,
+        context=_version(booking),
+    )
+
+
+def notify_late_payment_refunded(booking: Booking, *, now: datetime, amount: int) -> None:
+    _owe(
+        booking,
+        NotificationKind.LATE_PAYMENT_REFUNDED,
+        Recipient.STUDENT,
+        key="1",
+        due_at=now,
+        now=now,
+        context={**_version(booking), "refund_amount": amount},
+    )
+
+
+def enqueue(notification_id: int) -> None:
+    """Hand a row to Celery. If the broker is down the row simply waits for the sweep."""
+    from .tasks import deliver_notification
+
+    try:
+        deliver_notification.delay(notification_id)
+    except Exception:
+        logger.warning("broker unavailable; notification %s waits for the sweep", notification_id)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def money(amount: int, currency: str) -> str:
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount:,} {currency.upper()}"
+    return f"{amount / 100:,.2f} {currency.upper()}"
+
+
+def _when(value: datetime, zone_name: str) -> str:
+    local = value.astimezone(ZoneInfo(zone_name))
+    return f"{local:%A %-d %B %Y, %H:%M} {local.tzname()} ({zone_name})"
+
+
+SUBJECTS = {
+    (NotificationKind.CONFIRMED, Recipient.STUDENT): "Confirmed: {title} with {tutor} on {date}",
+    (NotificationKind.CONFIRMED, Recipient.TUTOR): "New booking: {student} on {date}",
+    (NotificationKind.CANCELLED, Recipient.STUDENT): "Cancelled: {title} on {date}",
+    (NotificationKind.CANCELLED, Recipient.TUTOR): "Cancelled: {student} on {date}",
+    (NotificationKind.RESCHEDULED, Recipient.STUDENT): "Moved: {title} is now on {date}",
+    (NotificationKind.RESCHEDULED, Recipient.TUTOR): "Moved: {student} is now on {date}",
+    (NotificationKind.REMINDER, Recipient.STUDENT): "Reminder: {title} with {tutor} in {offset}",
+    (NotificationKind.HOLD_EXPIRED, Recipient.STUDENT): "Your hold on {date} has expired",
+    (NotificationKind.LATE_PAYMENT_REFUNDED, Recipient.STUDENT): (
+        "Refunded: the {date} slot was taken before your payment arrived"
+    ),
+}
+WITH_INVITE = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.CANCELLED}
+
+
+def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
+    booking, tutor, offering = n.booking, n.booking.tutor, n.booking.offering
+    ctx = n.context
+    start = datetime.fromisoformat(ctx["start"])
+    end = datetime.fromisoformat(ctx["end"])
+    to_student = n.recipient == Recipient.STUDENT
+    reader_zone = (booking.student_timezone or tutor.timezone) if to_student else tutor.timezone
+    context = {
+        "n": n,
+        "booking": booking,
+        "tutor": tutor,
+        "offering": offering,
+        "to_student": to_student,
+        "remote": booking.mode == Mode.REMOTE,
+        "mode_label": Mode(booking.mode).label,
+        "when": _when(start, reader_zone),
+        "when_tutor": _when(start, tutor.timezone),
+        "minutes": int((end - start).total_seconds() // 60),
+        "old_when": _when(datetime.fromisoformat(ctx["old_start"]), reader_zone)
+        if "old_start" in ctx
+        else "",
+        "map_link": ics.map_link(offering.place_address),
+        "manage_url": booking.manage_url,
+        "tutor_url": f"{settings.PUBLIC_BASE_URL}/t/{tutor.slug}/",
+        "price": money(booking.price_amount, booking.currency),
+        "refund": money(ctx.get("refund_amount", 0), booking.currency),
+        "refund_amount": ctx.get("refund_amount", 0),
+        "cancelled_by": ctx.get("cancelled_by", ""),
+        "offset": offset_label(ctx.get("offset_minutes", 0)),
+    }
+    subject = SUBJECTS[(n.kind, n.recipient)].format(  # type: ignore[index]
+        title=offering.title,
+        tutor=tutor.display_name,
+        student=booking.student_name,
+        date=f"{start.astimezone(ZoneInfo(reader_zone)):%a %-d %b, %H:%M %Z}",
+        offset=context["offset"],
+    )
+    template = f"emails/{n.kind}"
+    to = [booking.student_email] if to_student else [tutor.email]
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{template}.txt", context),
+        to=to,
+        reply_to=[tutor.email] if to_student else [booking.student_email],
+        # Stable per row: if a crash makes us send twice, mail servers and clients
+        # recognise the copy.
+        headers={"Message-ID": f"<notification-{n.pk}@{_host()}>"},
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    if n.kind in WITH_INVITE:
+        cancelled = n.kind == NotificationKind.CANCELLED
+        method = "CANCEL" if cancelled else "REQUEST"
+        invite = ics.booking_calendar(
+            booking,
+            now=now,
+            for_tutor=not to_student,
+            start=start,
+            end=end,
+            sequence=ctx["sequence"],
+            cancelled=cancelled,
+        ).decode()
+        # The shape Gmail, Outlook and Apple Mail recognise: the calendar as a part of the
+        # alternative (with its METHOD), and the same file as an invite.ics attachment.
+        message.attach_alternative(invite, f"text/calendar; method={method}")
+        message.attach("invite.ics", invite, "application/ics")
+    return message
+
+
+def _host() -> str:
+    return settings.PUBLIC_BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """5xx SMTP replies (bad address, refused sender) will not get better by retrying."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return isinstance(exc, ValueError | UnicodeError)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min ... capped at an hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _stale(n: Notification) -> str:
+    """Why a row is no longer worth sending, or ''. A reminder for a moved or cancelled
+    session is exactly the stale message other schedulers are known for."""
+    booking = n.booking
+    if n.kind == NotificationKind.REMINDER:
+        if booking.status != BookingStatus.CONFIRMED:
+            return f"booking is {booking.status}"
+        if booking.slot.start.isoformat() != n.context.get("start"):
+            return "booking was moved"
+    return ""
+
+
+def deliver(notification_id: int, *, now: datetime) -> str:
+    """Send one due row if this caller wins the claim. Returns what happened."""
+    claimed = Notification.objects.filter(
+        pk=notification_id, state=NotificationState.PENDING, due_at__lte=now
+    ).update(state=NotificationState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return "not claimed"
+    n = Notification.objects.select_related(
+        "booking", "booking__tutor", "booking__offering", "booking__slot"
+    ).get(pk=notification_id)
+    mine = Notification.objects.filter(pk=n.pk, state=NotificationState.SENDING)
+    reason = _stale(n)
+    if reason:
+        mine.update(state=NotificationState.VOID, last_error=reason)
+        return "void"
+    try:
+        message = build_message(n, now=now)
+        message.connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
+        message.send()
+    except Exception as exc:
+        # A bug (a template error, say) is not the mail server's fault and will not heal
+        # by retrying: fail the row visibly instead of looping.
+        bug = not isinstance(exc, OSError | smtplib.SMTPException | ValueError | UnicodeError)
+        if bug:
+            logger.exception("notification %s cannot be built or sent", n.pk)
+        give_up = bug or _is_permanent(exc) or n.attempts >= MAX_ATTEMPTS
+        mine.update(
+            state=NotificationState.FAILED if give_up else NotificationState.PENDING,
+            due_at=now + backoff(n.attempts),
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        logger.warning("notification %s attempt %s failed: %s", n.pk, n.attempts, exc)
+        return "failed" if give_up else "retry"
+    mine.update(state=NotificationState.SENT, sent_at=now, last_error="")
+    return "sent"
+
+
+def reclaim_abandoned(*, now: datetime) -> int:
+    """Rows a crashed worker left 'sending' past their lease go back to pending."""
+    return Notification.objects.filter(
+        state=NotificationState.SENDING, claimed_at__lt=now - LEASE
+    ).update(state=NotificationState.PENDING)
+
+
+def due_ids(*, now: datetime, limit: int = 500) -> list[int]:
+    """The sweep's selection: pending rows whose time has come (a partial index)."""
+    return list(
+        Notification.objects.filter(state=NotificationState.PENDING, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def sweep(*, now: datetime, budget_seconds: float = 60.0) -> dict[str, int]:
+    """Send everything due. Safe to run in several processes at once: claims decide."""
+    counts: dict[str, int] = {"reclaimed": reclaim_abandoned(now=now)}
+    deadline = monotonic_time.monotonic() + budget_seconds
+    for pk in due_ids(now=now):
+        outcome = deliver(pk, now=now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if monotonic_time.monotonic() > deadline:
+            break  # the next sweep carries on; the task's time limit stays far away
+    return counts
+
+
+def schedule_retry(notification_id: int) -> None:
+    """Try again when the backoff is over (the minute sweep is the safety net)."""
+    from .tasks import deliver_notification
+
+    due = (
+        Notification.objects.filter(pk=notification_id, state=NotificationState.PENDING)
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    if due is None:
+        return
+    try:
+        deliver_notification.apply_async((notification_id,), eta=due)
+    except Exception:
+        logger.warning("could not schedule retry of notification %s", notification_id)
