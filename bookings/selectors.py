@@ -1,14 +1,15 @@
 """Reads: what students and tutors see. A constant number of queries per call."""
 
+import bisect
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, QuerySet
 
-from .availability import busy_bookings, open_offerings
+from .availability import Busy, busy_bookings, open_offerings
 from .errors import NotFound
-from .models import Booking, Offering, Slot, Tutor
+from .models import Booking, Mode, Offering, Slot, Tutor
 
 # What new_token() produces: URL-safe base64. Anything else cannot be a token.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -28,42 +29,74 @@ def open_slots(
     tutor: Tutor | None = None,
     mode: str | None = None,
 ) -> list[OpenSlot]:
-    """Bookable slots starting in [start, end), with the modes open in each. Two queries."""
+    """Bookable slots starting in [start, end), with the modes open in each.
+
+    Four queries whatever the range holds: slots, their offerings, the tutors' active
+    bookings nearby, and the tutors themselves (none when `tutor` is given). Slots are
+    read without joins: a tutor has a handful of offerings, so attaching them in Python
+    is far cheaper than building three model instances per row from a wide join.
+    """
     qs = Slot.objects.filter(
-        removed_at__isnull=True,
-        start__gte=max(start, now),
-        start__lt=end,
-        tutor__is_active=True,
-    ).select_related("tutor", "remote_offering", "in_person_offering")
+        removed_at__isnull=True, start__gte=max(start, now), start__lt=end
+    ).only(*SLOT_COLUMNS)
     if tutor is not None:
         qs = qs.filter(tutor=tutor)
-    if mode == "remote":
-        qs = qs.filter(remote_offering__is_active=True)
-    elif mode == "in_person":
-        qs = qs.filter(in_person_offering__is_active=True)
+    if mode == Mode.REMOTE:
+        qs = qs.filter(remote_offering__isnull=False)
+    elif mode == Mode.IN_PERSON:
+        qs = qs.filter(in_person_offering__isnull=False)
     slots = list(qs.order_by("start"))
     if not slots:
         return []
-    tutors = {s.tutor_id: s.tutor for s in slots}
+    tutor_ids = {s.tutor_id for s in slots}
+    tutors = (
+        {tutor.pk: tutor}
+        if tutor is not None
+        else Tutor.objects.filter(pk__in=tutor_ids, is_active=True).in_bulk()
+    )
+    offering_ids = {
+        i for s in slots for i in (s.remote_offering_id, s.in_person_offering_id) if i is not None
+    }
+    offerings = Offering.objects.in_bulk(offering_ids)
     margin = max((t.travel_buffer for t in tutors.values()), default=timedelta())
     busy = busy_bookings(
         tutor_ids=list(tutors), start=slots[0].start, end=slots[-1].end, margin=margin
     )
-    by_tutor: dict[int, list] = {}
-    for b in busy:
-        by_tutor.setdefault(b.tutor_id, []).append(b)
+    nearby = {tid: _Nearby([b for b in busy if b.tutor_id == tid]) for tid in tutors}
     result = []
     for slot in slots:
-        offers = open_offerings(slot, now=now, busy=_near(by_tutor.get(slot.tutor_id, []), slot))
+        if slot.tutor_id not in tutors:
+            continue  # an inactive tutor's slot
+        slot.tutor = tutors[slot.tutor_id]
+        slot.remote_offering = offerings.get(slot.remote_offering_id or 0)
+        slot.in_person_offering = offerings.get(slot.in_person_offering_id or 0)
+        offers = open_offerings(slot, now=now, busy=nearby[slot.tutor_id].around(slot))
         if offers and (mode is None or mode in offers):
             result.append(OpenSlot(slot, offers))
     return result
 
 
-def _near(busy: list, slot: Slot) -> list:
-    """Only bookings within a day of the slot can matter; keeps the scan short."""
-    day = timedelta(days=1)
-    return [b for b in busy if b.start < slot.end + day and b.end > slot.start - day]
+SLOT_COLUMNS = ("id", "tutor_id", "start", "end", "remote_offering_id", "in_person_offering_id",
+                "removed_at")  # fmt: skip
+
+
+class _Nearby:
+    """One tutor's active bookings sorted by start, to find those near a slot quickly.
+
+    A tutor's active bookings sit on non-overlapping slots, so sorting by start also
+    sorts them by end; only bookings within a day of the slot can matter.
+    """
+
+    WINDOW = timedelta(days=1)
+
+    def __init__(self, busy: list[Busy]) -> None:
+        self._busy = sorted(busy, key=lambda b: b.start)
+        self._starts = [b.start for b in self._busy]
+
+    def around(self, slot: Slot) -> list[Busy]:
+        lo = bisect.bisect_left(self._starts, slot.start - 2 * self.WINDOW)
+        hi = bisect.bisect_right(self._starts, slot.end + self.WINDOW)
+        return self._busy[lo:hi]
 
 
 def tutors_public() -> QuerySet[Tutor]:

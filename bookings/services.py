@@ -104,13 +104,16 @@ def _open_offering(slot: Slot, mode: str, *, now: datetime, ignore: object = Non
     return offers[mode]
 
 
-def _slot_for_booking(slot_id: int, mode: str) -> Slot:
-    """The slot a student asked for, with clear field errors for what can never work."""
-    slot = (
-        Slot.objects.select_related("tutor", "remote_offering", "in_person_offering")
-        .filter(pk=slot_id)
-        .first()
-    )
+def _slot_for_booking(slot_id: int, mode: str, *, lock_tutor: bool = False) -> Slot:
+    """The slot a student asked for, with clear field errors for what can never work.
+
+    `lock_tutor` also locks the slot's tutor row in the same query (holds serialise
+    per tutor, see booking_hold).
+    """
+    qs = Slot.objects.select_related("tutor", "remote_offering", "in_person_offering")
+    if lock_tutor:
+        qs = qs.select_for_update(of=("tutor",))
+    slot = qs.filter(pk=slot_id).first()
     if slot is None or not slot.tutor.is_active:
         raise ApplicationError(
             "invalid", "That slot does not exist.", fields={"slot": ["No such slot."]}
@@ -136,15 +139,15 @@ def booking_hold(
     student_timezone: str = "",
 ) -> Booking:
     """Hold a slot for a student until hold_expires_at, pending payment."""
-    slot = _slot_for_booking(slot_id, mode)
-    if slot.end <= now:
-        raise SlotUnavailable("This slot is in the past.")
     email = student_email.strip().lower()
     try:
         with transaction.atomic():
             # Serialise holds per tutor: the travel buffer spans several slots, so the
-            # per-slot unique index alone could not keep two nearby holds apart.
-            Tutor.objects.select_for_update().get(pk=slot.tutor_id)
+            # per-slot unique index alone could not keep two nearby holds apart. Reading
+            # the slot and locking its tutor is one query.
+            slot = _slot_for_booking(slot_id, mode, lock_tutor=True)
+            if slot.end <= now:
+                raise SlotUnavailable("This slot is in the past.")
             holds = Booking.objects.filter(
                 student_email=email,
                 status=BookingStatus.PENDING_PAYMENT,
@@ -157,7 +160,6 @@ def booking_hold(
                     "or wait for a hold to expire.",
                     status=409,
                 )
-            slot.refresh_from_db(fields=["removed_at"])
             offering = _open_offering(slot, mode, now=now)
             booking = Booking.objects.create(
                 tutor=slot.tutor,

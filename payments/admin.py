@@ -21,8 +21,16 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    readonly_fields = ["amount", "reason", "status", "stripe_refund_id", "attempts", "last_error", "created_at"]
-    fields = readonly_fields
+    readonly_fields = [
+        "amount",
+        "reason",
+        "status",
+        "stripe_refund_id",
+        "attempts",
+        "last_error",
+        "created_at",
+    ]
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -30,7 +38,15 @@ class RefundInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "booking", "provider", "amount", "currency", "status", "refunded_amount"]
+    list_display = [
+        "created_at",
+        "booking",
+        "provider",
+        "amount",
+        "currency",
+        "status",
+        "refunded_amount",
+    ]
     list_filter = ["status", "provider"]
     search_fields = ["checkout_session_id", "payment_intent_id", "booking__student_email"]
     inlines = [RefundInline]

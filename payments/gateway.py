@@ -63,19 +63,18 @@ def _client() -> stripe.StripeClient:
     )
 
 
-def _session(obj: Any) -> CheckoutSession:
-    intent = obj.get("payment_intent")
-    if isinstance(intent, dict) or hasattr(intent, "id"):
-        intent = intent["id"]
+def _session(obj: stripe.checkout.Session) -> CheckoutSession:
+    # The library's objects are not dicts (no .get() since v13): read typed attributes.
+    intent = obj.payment_intent
     return CheckoutSession(
-        id=obj["id"],
-        url=obj.get("url"),
-        status=obj.get("status"),
-        payment_status=obj.get("payment_status"),
-        payment_intent=intent,
-        client_reference_id=obj.get("client_reference_id"),
-        amount_total=obj.get("amount_total"),
-        currency=obj.get("currency"),
+        id=obj.id,
+        url=obj.url,
+        status=obj.status,
+        payment_status=obj.payment_status,
+        payment_intent=intent if isinstance(intent, str) or intent is None else intent.id,
+        client_reference_id=obj.client_reference_id,
+        amount_total=obj.amount_total,
+        currency=obj.currency,
     )
 
 

@@ -17,7 +17,7 @@ class PaymentsPort:
         return payment.checkout_url if payment and payment.checkout_url else None
 
     def abandon_checkout(self, booking: Booking) -> None:
-        services.checkout_abandon(booking=booking)
+        services.checkout_abandon(booking=booking, now=timezone.now())
 
     def refund(self, booking: Booking, *, amount: int, reason: str) -> None:
         services.booking_refund(booking=booking, amount=amount, reason=reason)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 
+from bookings import notifications
 from bookings import services as booking_services
 from bookings.errors import ApplicationError, PaymentUnavailable, SlotUnavailable
 from bookings.models import Actor, Booking, BookingStatus
@@ -52,7 +53,11 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
         raise PaymentUnavailable("Payments are not configured on this server.")
     payment, _ = Payment.objects.get_or_create(
         booking=booking,
-        defaults={"provider": provider, "amount": booking.price_amount, "currency": booking.currency},
+        defaults={
+            "provider": provider,
+            "amount": booking.price_amount,
+            "currency": booking.currency,
+        },
     )
     if payment.checkout_url:
         return payment
@@ -61,9 +66,14 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
         payment.save(update_fields=["checkout_url", "updated_at"])
         return payment
 
-    assert booking.hold_expires_at is not None
-    # The hold lasts at least Stripe's minimum, counted from the session's creation.
+    if booking.hold_expires_at is None:  # only a fresh hold (which has one) gets here
+        raise ApplicationError("not_held", "Only a held booking can be paid for.", status=409)
+    # The hold lasts at least Stripe's minimum, counted from the session's creation (a
+    # little margin for the request's own time), and ends on the whole second Stripe
+    # takes: hold and session end at the same instant.
     expires_at = max(booking.hold_expires_at, now + STRIPE_MIN_SESSION + timedelta(seconds=30))
+    if expires_at.microsecond:
+        expires_at = expires_at.replace(microsecond=0) + timedelta(seconds=1)
     token = booking.manage_token
     try:
         session = gateway.create_checkout_session(
@@ -82,14 +92,27 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
         Payment.objects.filter(pk=payment.pk).update(
             status=PaymentStatus.FAILED, last_error=str(exc)[:2000]
         )
+        if exc.retryable:
+            raise PaymentUnavailable(
+                "The payment service is not answering. Nothing was booked; please try again.",
+                status=503,
+            ) from exc
         raise PaymentUnavailable(
-            "The payment service is not answering. Nothing was booked; please try again.",
-            status=503 if exc.retryable else 502,
+            "The payment service refused to open a checkout. Nothing was booked.", status=502
         ) from exc
     if session.url is None:
+        # Nobody can pay without a page; keep the id so any event for it still finds us.
+        Payment.objects.filter(pk=payment.pk).update(
+            status=PaymentStatus.FAILED,
+            checkout_session_id=session.id,
+            last_error="Stripe sent no checkout URL.",
+        )
         raise PaymentUnavailable("The payment service sent no checkout page.", status=502)
-    if expires_at > booking.hold_expires_at:
-        Booking.objects.filter(pk=booking.pk).update(hold_expires_at=expires_at)
+    if expires_at != booking.hold_expires_at:
+        # Only a hold still waiting: a very fast webhook may have confirmed it already.
+        Booking.objects.filter(pk=booking.pk, status=BookingStatus.PENDING_PAYMENT).update(
+            hold_expires_at=expires_at
+        )
         booking.hold_expires_at = expires_at
     payment.checkout_session_id = session.id
     payment.checkout_url = session.url
@@ -97,22 +120,31 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     return payment
 
 
-def checkout_abandon(*, booking: Booking) -> None:
+def checkout_abandon(*, booking: Booking, now: datetime) -> None:
     """The hold is over: close the Stripe session so it cannot take money any more.
 
-    Best effort: if this fails, a late payment is still caught by the late-money rule.
+    The payment is marked expired only once Stripe says the session is closed. If
+    Stripe cannot be reached, it stays open and reconciliation asks again later. If
+    Stripe refuses because the session is no longer open, the student most likely paid
+    a moment ago and the webhook is still on its way (or lost): settle from Stripe's
+    own answer at once, so late money confirms or is refunded without waiting.
     """
     payment = Payment.objects.filter(booking=booking, status=PaymentStatus.OPEN).first()
     if payment is None:
         return
-    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.OPEN).update(
-        status=PaymentStatus.EXPIRED
-    )
-    if payment.provider == Provider.STRIPE and payment.checkout_session_id:
-        try:
-            gateway.expire_checkout_session(payment.checkout_session_id)
-        except gateway.GatewayError as exc:
-            logger.info("could not expire session %s: %s", payment.checkout_session_id, exc)
+    if payment.provider != Provider.STRIPE or not payment.checkout_session_id:
+        Payment.objects.filter(pk=payment.pk, status=PaymentStatus.OPEN).update(
+            status=PaymentStatus.EXPIRED
+        )
+        return
+    try:
+        session = gateway.expire_checkout_session(payment.checkout_session_id)
+    except gateway.GatewayError as exc:
+        logger.info("could not expire session %s: %s", payment.checkout_session_id, exc)
+        if not exc.retryable:
+            payment_refresh(payment=payment, now=now)
+        return
+    settle_from_session(payment=payment, session=session, now=now)
 
 
 # --- money arrived --------------------------------------------------------------------------
@@ -132,6 +164,7 @@ def payment_succeeded(
     If the booking can no longer be had (its hold expired and the slot was taken, or
     it was cancelled), the money goes back in full, automatically.
     """
+    refund: Refund | None = None
     refund_needed = False
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("booking").get(pk=payment_id)
@@ -150,12 +183,21 @@ def payment_succeeded(
             )
         except SlotUnavailable:
             refund_needed = True
+            # The student is told in the same transaction that records the money.
+            notifications.notify_late_payment_refunded(
+                payment.booking, now=now, amount=payment.amount
+            )
         except ApplicationError:
             # Cancelled while the student was paying: the money cannot buy anything.
             refund_needed = True
+        if refund_needed:
+            # Owed in this transaction, paid after it: a crash in between leaves a
+            # pending refund for refunds_retry, never money kept for nothing.
+            refund = refund_owe(payment=payment, amount=payment.amount, reason="slot_unavailable")
     if refund_needed:
         logger.warning("late payment %s for booking %s: refunding", payment.pk, payment.booking_id)
-        refund_create(payment=payment, amount=payment.amount, reason="slot_unavailable")
+        if refund is not None and refund.status == RefundStatus.PENDING:
+            refund_send(refund_id=refund.pk)
         return Settlement(payment, "refunded_late")
     return Settlement(payment, "confirmed")
 
@@ -183,7 +225,9 @@ def checkout_expired(*, payment_id: uuid.UUID | str, now: datetime) -> None:
     booking_services.booking_expire(booking_id=payment.booking_id, now=now, force=True)
 
 
-def settle_from_session(*, payment: Payment, session: gateway.CheckoutSession, now: datetime) -> str:
+def settle_from_session(
+    *, payment: Payment, session: gateway.CheckoutSession, now: datetime
+) -> str:
     """Apply what Stripe says about a session (webhook, return page, reconciliation)."""
     if session.status == "complete" and session.payment_status == "paid":
         return payment_succeeded(
@@ -199,10 +243,14 @@ def settle_from_session(*, payment: Payment, session: gateway.CheckoutSession, n
 
 
 def payment_refresh(*, payment: Payment, now: datetime) -> str:
-    """Ask Stripe about an open checkout and settle it (return page, reconciliation)."""
+    """Ask Stripe about a checkout and settle it (return page, reconciliation).
+
+    Open checkouts, and expired ones too: our hold may have run out while the student
+    was paying, and that late money still has to confirm or be refunded.
+    """
     if payment.provider != Provider.STRIPE or not payment.checkout_session_id:
         return "not_stripe"
-    if payment.status != PaymentStatus.OPEN:
+    if payment.status not in (PaymentStatus.OPEN, PaymentStatus.EXPIRED):
         return payment.status
     try:
         session = gateway.retrieve_checkout_session(payment.checkout_session_id)
@@ -234,24 +282,33 @@ def payments_reconcile(*, now: datetime, older_than: timedelta = timedelta(minut
 # --- refunds --------------------------------------------------------------------------------
 
 
-def refund_create(*, payment: Payment, amount: int, reason: str) -> Refund | None:
-    """Give back `amount` of a paid payment. The same (payment, reason) refunds once."""
+def refund_owe(*, payment: Payment, amount: int, reason: str) -> Refund | None:
+    """Record that `amount` of a paid payment goes back, without asking Stripe yet.
+
+    Called inside the transaction of the change that makes the refund due, so the debt
+    is stored exactly when the change is: if we crash before refund_send(), the retry
+    task still finds it. The same (payment, reason) is owed once.
+    """
     key = f"refund-{payment.pk}-{reason}"
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         existing = Refund.objects.filter(idempotency_key=key).first()
         if existing is not None:
-            refund = existing
-        else:
-            if payment.status != PaymentStatus.PAID:
-                return None
-            amount = min(amount, payment.amount - payment.refunded_amount)
-            if amount <= 0:
-                return None
-            refund = Refund.objects.create(
-                payment=payment, amount=amount, reason=reason, idempotency_key=key
-            )
-    if refund.status == RefundStatus.PENDING:
+            return existing
+        if payment.status != PaymentStatus.PAID:
+            return None
+        amount = min(amount, payment.amount - payment.refunded_amount)
+        if amount <= 0:
+            return None
+        return Refund.objects.create(
+            payment=payment, amount=amount, reason=reason, idempotency_key=key
+        )
+
+
+def refund_create(*, payment: Payment, amount: int, reason: str) -> Refund | None:
+    """Give back `amount` of a paid payment now. The same (payment, reason) refunds once."""
+    refund = refund_owe(payment=payment, amount=amount, reason=reason)
+    if refund is not None and refund.status == RefundStatus.PENDING:
         refund_send(refund_id=refund.pk)
         refund.refresh_from_db()
     return refund
@@ -287,6 +344,12 @@ def refund_send(*, refund_id: int) -> None:
     refund_update(refund_id=refund.pk, status=status, stripe_refund_id=result.id)
 
 
+# A refund's states in the order Stripe moves them: pending, then succeeded or failed,
+# and a succeeded refund can still fail later (e.g. the card was closed). Events may
+# arrive in any order, so a refund only ever moves forward in this ranking.
+_REFUND_RANK = {RefundStatus.PENDING: 0, RefundStatus.SUCCEEDED: 1, RefundStatus.FAILED: 2}
+
+
 def refund_update(*, refund_id: int, status: str, stripe_refund_id: str | None) -> None:
     """Record a refund's state; the payment's refunded amount counts succeeded ones."""
     with transaction.atomic():
@@ -295,12 +358,29 @@ def refund_update(*, refund_id: int, status: str, stripe_refund_id: str | None) 
         if stripe_refund_id and not refund.stripe_refund_id:
             refund.stripe_refund_id = stripe_refund_id
         was = refund.status
-        if was != RefundStatus.SUCCEEDED:  # a succeeded refund stays succeeded
+        if _REFUND_RANK[RefundStatus(status)] > _REFUND_RANK[RefundStatus(was)]:
             refund.status = status
         refund.save(update_fields=["status", "stripe_refund_id", "updated_at"])
-        if was != RefundStatus.SUCCEEDED and refund.status == RefundStatus.SUCCEEDED:
-            payment.refunded_amount = min(payment.amount, payment.refunded_amount + refund.amount)
-            payment.save(update_fields=["refunded_amount", "updated_at"])
+        if refund.status == was:
+            return
+        if refund.status == RefundStatus.FAILED:
+            logger.error(
+                "refund %s of payment %s failed: the student still has to be paid back",
+                refund.pk,
+                payment.pk,
+            )
+        succeeded = sum(
+            Refund.objects.filter(payment=payment, status=RefundStatus.SUCCEEDED).values_list(
+                "amount", flat=True
+            )
+        )
+        if was == RefundStatus.SUCCEEDED:
+            # It failed after all: that money is not back with the student.
+            payment.refunded_amount = min(payment.refunded_amount, succeeded)
+        else:
+            payment.refunded_amount = max(payment.refunded_amount, succeeded)
+        payment.refunded_amount = min(payment.amount, payment.refunded_amount)
+        payment.save(update_fields=["refunded_amount", "updated_at"])
 
 
 def refunds_retry(*, now: datetime, older_than: timedelta = timedelta(minutes=1)) -> int:

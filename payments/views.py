@@ -8,8 +8,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bookings.selectors import booking_by_token
 from bookings.errors import NotFound
+from bookings.selectors import booking_by_token
 
 from . import gateway, services, webhooks
 from .models import Payment, PaymentStatus, Provider
@@ -41,7 +41,7 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
     except NotFound:
         raise Http404 from None
     payment = Payment.objects.filter(booking=booking).first()
-    if payment is not None and payment.status == PaymentStatus.OPEN:
+    if payment is not None and payment.status in (PaymentStatus.OPEN, PaymentStatus.EXPIRED):
         services.payment_refresh(payment=payment, now=timezone.now())
     return HttpResponseRedirect(booking.manage_path)
 
@@ -52,7 +52,9 @@ def simulated_checkout(request: HttpRequest, payment_id: str) -> HttpResponse:
     if not services.simulated_checkout_allowed():
         raise Http404
     payment = get_object_or_404(
-        Payment.objects.select_related("booking", "booking__slot", "booking__tutor", "booking__offering"),
+        Payment.objects.select_related(
+            "booking", "booking__slot", "booking__tutor", "booking__offering"
+        ),
         pk=payment_id,
         provider=Provider.SIMULATED,
     )
@@ -63,4 +65,8 @@ def simulated_checkout(request: HttpRequest, payment_id: str) -> HttpResponse:
         else:
             services.simulated_cancel(payment=payment, now=now)
         return HttpResponseRedirect(payment.booking.manage_path)
-    return render(request, "payments/simulated_checkout.html", {"payment": payment, "booking": payment.booking})
+    return render(
+        request,
+        "payments/simulated_checkout.html",
+        {"payment": payment, "booking": payment.booking},
+    )

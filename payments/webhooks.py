@@ -5,6 +5,7 @@ lock and check, so even two deliveries processed at the same moment confirm once
 """
 
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +28,21 @@ HANDLED = {
 
 
 def _payment_for_session(obj: dict[str, Any]) -> Payment | None:
-    payment = Payment.objects.filter(checkout_session_id=obj.get("id")).first()
+    session_id = obj.get("id")
+    if not session_id:
+        # Never look up by a missing id: filter(x=None) matches every row without one.
+        return None
+    payment = Payment.objects.filter(checkout_session_id=session_id).first()
     if payment is None:
-        booking_id = (obj.get("metadata") or {}).get("booking_id") or obj.get(
-            "client_reference_id"
-        )
+        booking_id = (obj.get("metadata") or {}).get("booking_id") or obj.get("client_reference_id")
         if booking_id:
             try:
-                payment = Payment.objects.filter(booking_id=booking_id).first()
-            except (ValueError, TypeError):
-                return None
+                booking_uuid = uuid.UUID(str(booking_id))
+            except ValueError:
+                return None  # not one of ours; a 500 would only make Stripe retry it
+            payment = Payment.objects.filter(booking_id=booking_uuid).first()
             if payment is not None and not payment.checkout_session_id:
-                Payment.objects.filter(pk=payment.pk).update(checkout_session_id=obj.get("id"))
+                Payment.objects.filter(pk=payment.pk).update(checkout_session_id=session_id)
     return payment
 
 
@@ -65,6 +69,8 @@ def _dispatch(event: dict[str, Any], now: datetime) -> str:
                 source=kind,
             ).outcome
         if kind == "checkout.session.async_payment_succeeded":
+            if obj.get("payment_status") != "paid":
+                return "not paid"
             return services.payment_succeeded(
                 payment_id=payment.pk,
                 now=now,
@@ -80,6 +86,8 @@ def _dispatch(event: dict[str, Any], now: datetime) -> str:
     if kind == "charge.refunded":
         intent = _intent_id(obj.get("payment_intent"))
         refunded = int(obj.get("amount_refunded") or 0)
+        if not intent:
+            return "unknown payment"  # a blank id would match every unpaid payment
         with transaction.atomic():
             payment = Payment.objects.select_for_update().filter(payment_intent_id=intent).first()
             if payment is None:
@@ -89,7 +97,8 @@ def _dispatch(event: dict[str, Any], now: datetime) -> str:
                 payment.save(update_fields=["refunded_amount", "updated_at"])
         return "refund recorded"
     if kind in ("refund.updated", "refund.failed"):
-        refund = Refund.objects.filter(stripe_refund_id=obj.get("id")).first()
+        refund_id = obj.get("id")
+        refund = Refund.objects.filter(stripe_refund_id=refund_id).first() if refund_id else None
         if refund is None:
             return "unknown refund"
         status = {

@@ -144,9 +144,9 @@ class BookingCreateView(APIView):
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
         hold = services.booking_create(slot_id=params.pop("slot"), now=timezone.now(), **params)
-        booking = selectors.booking_by_token(hold.booking.manage_token)
+        # hold.booking arrives with its slot, tutor and offering loaded: no refetch.
         return booking_response(
-            booking, status_code=status.HTTP_201_CREATED, payment_url=hold.payment_url
+            hold.booking, status_code=status.HTTP_201_CREATED, payment_url=hold.payment_url
         )
 
 

@@ -11,6 +11,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 VAR_DIR.mkdir(exist_ok=True)
 (VAR_DIR / "celery" / "queue").mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "celery" / "processed").mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "celery" / "control").mkdir(parents=True, exist_ok=True)
 
 # No Stripe key on a developer machine: students pay on a local simulated checkout page.
 PAYMENTS_SIMULATED = DEBUG

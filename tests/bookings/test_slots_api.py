@@ -175,4 +175,4 @@ def test_the_query_count_does_not_grow_with_the_number_of_slots(
                 book(slot)
     many_queries, many = count_queries()
     assert many > few * 10
-    assert many_queries == few_queries <= 3
+    assert many_queries == few_queries <= 4
