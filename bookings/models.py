@@ -110,7 +110,11 @@ class Offering(models.Model):
     title = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(15)])
-    price_amount = models.PositiveIntegerField(help_text="In the currency's minor unit (cents).")
+    price_amount = models.PositiveIntegerField(
+        # Stripe Checkout refuses charges below about 0.50 (USD) / 50 (JPY).
+        validators=[MinValueValidator(50, "Stripe's smallest charge is 50 minor units.")],
+        help_text="In the currency's minor unit (cents); at least 50.",
+    )
     currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
     video_url = models.URLField(blank=True, help_text="Remote sessions: the video call link.")
     place_name = models.CharField(max_length=120, blank=True, help_text="In person: where.")
@@ -381,6 +385,9 @@ class Booking(models.Model):
                 | Q(hold_expires_at__isnull=False),
             ),
         ]
+
+    # Set by services.booking_hold when the checkout URL is known without a network call.
+    payment_url: str | None = None
 
     def __str__(self) -> str:
         return f"{self.student_name} · {self.slot} · {self.status}"

@@ -175,7 +175,9 @@ def notify_hold_expired(booking: Booking, *, now: datetime) -> None:
     )
 
 
-def notify_late_payment_refunded(booking: Booking, *, now: datetime, amount: int) -> None:
+def notify_late_payment_refunded(
+    booking: Booking, *, now: datetime, amount: int, why: str = "taken"
+) -> None:
     _owe(
         booking,
         NotificationKind.LATE_PAYMENT_REFUNDED,
@@ -183,7 +185,7 @@ def notify_late_payment_refunded(booking: Booking, *, now: datetime, amount: int
         key="1",
         due_at=now,
         now=now,
-        context={**_version(booking), "refund_amount": amount},
+        context={**_version(booking), "refund_amount": amount, "why": why},
     )
 
 
@@ -221,7 +223,7 @@ SUBJECTS = {
     (NotificationKind.REMINDER, Recipient.STUDENT): "Reminder: {title} with {tutor} in {offset}",
     (NotificationKind.HOLD_EXPIRED, Recipient.STUDENT): "Your hold on {date} has expired",
     (NotificationKind.LATE_PAYMENT_REFUNDED, Recipient.STUDENT): (
-        "Refunded: the {date} slot was taken before your payment arrived"
+        "Refunded: your payment for {date} arrived too late"
     ),
 }
 WITH_INVITE = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.CANCELLED}
@@ -256,6 +258,7 @@ def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
         "refund_amount": ctx.get("refund_amount", 0),
         "cancelled_by": ctx.get("cancelled_by", ""),
         "offset": offset_label(ctx.get("offset_minutes", 0)),
+        "why": ctx.get("why", ""),
     }
     subject = SUBJECTS[(n.kind, n.recipient)].format(  # type: ignore[index]
         title=offering.title,

@@ -3,7 +3,9 @@
 Dependencies point one way: `payments` imports `bookings` (models and services), never
 the reverse. The booking flows that need money moved (hold → checkout, cancel → refund)
 call the provider through this port; settings.BOOKINGS_PAYMENT_PORT names the class.
-Every method is called outside any database transaction: they may be slow network calls.
+Methods that may make slow network calls are called outside any database transaction;
+the two that only write rows (open_checkout, owe_refund) are called inside the
+transaction of the change they belong to, so the record exists exactly when it does.
 """
 
 from functools import cache
@@ -17,6 +19,14 @@ if TYPE_CHECKING:
 
 
 class PaymentPort(Protocol):
+    def open_checkout(self, booking: "Booking") -> str | None:
+        """Inside the hold's transaction (no network): record the payment the hold
+        expects. Returns the URL to pay at when it needs no network call, else None.
+
+        Raises bookings.errors.PaymentUnavailable when payments are not configured.
+        """
+        ...
+
     def start_checkout(self, booking: "Booking") -> str:
         """Open a checkout for a fresh hold and return the URL the student pays at.
 
@@ -33,8 +43,13 @@ class PaymentPort(Protocol):
         """The hold is gone (expired, cancelled): stop the checkout from taking money."""
         ...
 
-    def refund(self, booking: "Booking", *, amount: int, reason: str) -> None:
-        """Give back `amount` (minor units) of what the student paid. Safe to repeat."""
+    def owe_refund(self, booking: "Booking", *, amount: int, reason: str) -> None:
+        """Inside the cancellation's transaction (no network): record that `amount`
+        (minor units) goes back, so a crash before send_refunds() loses nothing."""
+        ...
+
+    def send_refunds(self, booking: "Booking") -> None:
+        """After the commit: pay out what the booking is owed. Safe to repeat."""
         ...
 
 

@@ -182,6 +182,8 @@ def booking_hold(
                 reason="held",
                 at=now,
             )
+            # The payment row belongs to the hold: created in the same transaction.
+            booking.payment_url = payment_port().open_checkout(booking)
     except IntegrityError:
         # The partial unique index / exclusion constraint caught a race the check missed.
         raise SlotUnavailable() from None
@@ -218,11 +220,13 @@ def booking_create(
         student_timezone=student_timezone,
         now=now,
     )
-    try:
-        url = payment_port().start_checkout(booking)
-    except PaymentUnavailable:
-        booking_release(booking_id=booking.pk, reason="checkout_failed", now=now)
-        raise
+    url = booking.payment_url
+    if url is None:  # the provider's checkout needs a network call: after the commit
+        try:
+            url = payment_port().start_checkout(booking)
+        except PaymentUnavailable:
+            booking_release(booking_id=booking.pk, reason="checkout_failed", now=now)
+            raise
     return Hold(booking=booking, payment_url=url)
 
 
@@ -367,13 +371,17 @@ def booking_cancel(
             now=now,
             update_fields=("cancelled_at", "refund_amount", "sequence"),
         )
+        if refund:
+            # Owed in this transaction, paid after it: a crash in between leaves a
+            # pending refund for the retry task, never a cancellation without its money.
+            payment_port().owe_refund(booking, amount=refund, reason=f"cancelled by {actor}")
         if not was_held:  # nothing to tell about a hold the student dropped themselves
             notifications.notify_cancelled(booking, now=now, refund_amount=refund, by=actor)
     port = payment_port()
     if was_held:
         port.abandon_checkout(booking)
     elif refund:
-        port.refund(booking, amount=refund, reason=f"cancelled by {actor}")
+        port.send_refunds(booking)
     return Cancellation(booking, refund)
 
 
@@ -434,6 +442,19 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
         )
         notifications.notify_rescheduled(booking, now=now, old_start=old.start)
     return booking
+
+
+def booking_late_payment_refunded(
+    *, booking_id: BookingId, amount: int, why: str, now: datetime
+) -> None:
+    """Money came for a booking that can no longer have it ("taken": its hold expired
+    and the slot went to someone else; "cancelled": cancelled while paying). The
+    payment side refunds it; this records the amount and tells the student."""
+    booking = _locked(booking_id)
+    if booking.status == BookingStatus.CANCELLED:
+        booking.refund_amount = amount
+        booking.save(update_fields=["refund_amount", "updated_at"])
+    notifications.notify_late_payment_refunded(booking, now=now, amount=amount, why=why)
 
 
 def booking_mark_outcome(*, booking_id: BookingId, status: str, now: datetime) -> Booking:

@@ -9,6 +9,9 @@ from .models import Payment, PaymentStatus
 
 
 class PaymentsPort:
+    def open_checkout(self, booking: Booking) -> str | None:
+        return services.checkout_open(booking=booking).checkout_url or None
+
     def start_checkout(self, booking: Booking) -> str:
         return services.checkout_start(booking=booking, now=timezone.now()).checkout_url
 
@@ -19,5 +22,8 @@ class PaymentsPort:
     def abandon_checkout(self, booking: Booking) -> None:
         services.checkout_abandon(booking=booking, now=timezone.now())
 
-    def refund(self, booking: Booking, *, amount: int, reason: str) -> None:
-        services.booking_refund(booking=booking, amount=amount, reason=reason)
+    def owe_refund(self, booking: Booking, *, amount: int, reason: str) -> None:
+        services.booking_refund_owe(booking=booking, amount=amount, reason=reason)
+
+    def send_refunds(self, booking: Booking) -> None:
+        services.booking_refunds_send(booking=booking)

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 
-from bookings import notifications
 from bookings import services as booking_services
 from bookings.errors import ApplicationError, PaymentUnavailable, SlotUnavailable
 from bookings.models import Actor, Booking, BookingStatus
@@ -43,14 +42,36 @@ def simulated_checkout_allowed() -> bool:
 # --- checkout -------------------------------------------------------------------------------
 
 
+def _provider() -> str:
+    if gateway.is_configured():
+        return Provider.STRIPE
+    if simulated_checkout_allowed():
+        return Provider.SIMULATED
+    raise PaymentUnavailable("Payments are not configured on this server.")
+
+
+def checkout_open(*, booking: Booking) -> Payment:
+    """Record the payment a fresh hold expects, inside the hold's own transaction.
+
+    One INSERT, no network: the simulated checkout's URL is known at once (so a
+    development hold needs nothing more); a Stripe payment gets its session from
+    checkout_start() after the commit.
+    """
+    payment = Payment(
+        booking=booking,
+        provider=_provider(),
+        amount=booking.price_amount,
+        currency=booking.currency,
+    )
+    if payment.provider == Provider.SIMULATED:
+        payment.checkout_url = _absolute(reverse("payments:simulated", args=[payment.pk]))
+    payment.save(force_insert=True)
+    return payment
+
+
 def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     """Open a checkout for a fresh hold. Raises PaymentUnavailable, leaving a failed row."""
-    if gateway.is_configured():
-        provider = Provider.STRIPE
-    elif simulated_checkout_allowed():
-        provider = Provider.SIMULATED
-    else:
-        raise PaymentUnavailable("Payments are not configured on this server.")
+    provider = _provider()
     payment, _ = Payment.objects.get_or_create(
         booking=booking,
         defaults={
@@ -183,14 +204,16 @@ def payment_succeeded(
             )
         except SlotUnavailable:
             refund_needed = True
-            # The student is told in the same transaction that records the money.
-            notifications.notify_late_payment_refunded(
-                payment.booking, now=now, amount=payment.amount
-            )
+            why = "taken"
         except ApplicationError:
             # Cancelled while the student was paying: the money cannot buy anything.
             refund_needed = True
+            why = "cancelled"
         if refund_needed:
+            # The student is told in the same transaction that records the money.
+            booking_services.booking_late_payment_refunded(
+                booking_id=payment.booking_id, amount=payment.amount, why=why, now=now
+            )
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for refunds_retry, never money kept for nothing.
             refund = refund_owe(payment=payment, amount=payment.amount, reason="slot_unavailable")
@@ -395,12 +418,22 @@ def refunds_retry(*, now: datetime, older_than: timedelta = timedelta(minutes=1)
     return count
 
 
-def booking_refund(*, booking: Booking, amount: int, reason: str) -> Refund | None:
+def booking_refund_owe(*, booking: Booking, amount: int, reason: str) -> Refund | None:
+    """Inside a cancellation's transaction: record what its policy gives back."""
     payment = Payment.objects.filter(booking=booking, status=PaymentStatus.PAID).first()
     if payment is None:
         logger.info("no paid payment for booking %s: nothing to refund", booking.pk)
         return None
-    return refund_create(payment=payment, amount=amount, reason=reason)
+    return refund_owe(payment=payment, amount=amount, reason=reason)
+
+
+def booking_refunds_send(*, booking: Booking) -> None:
+    """After the commit: ask Stripe for every refund the booking is still owed."""
+    pending = Refund.objects.filter(
+        payment__booking=booking, status=RefundStatus.PENDING, stripe_refund_id__isnull=True
+    ).values_list("pk", flat=True)
+    for pk in list(pending):
+        refund_send(refund_id=pk)
 
 
 def simulated_pay(*, payment: Payment, now: datetime) -> Settlement:

@@ -171,9 +171,12 @@ def test_the_tutor_creates_offerings_with_their_currency(tutor_api, frozen):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"mode": "remote", "title": "x", "duration_minutes": 60, "price_amount": 1}, "video_url"),
         (
-            {"mode": "in_person", "title": "x", "duration_minutes": 60, "price_amount": 1},
+            {"mode": "remote", "title": "x", "duration_minutes": 60, "price_amount": 500},
+            "video_url",
+        ),
+        (
+            {"mode": "in_person", "title": "x", "duration_minutes": 60, "price_amount": 500},
             "place_name",
         ),
         (
@@ -409,3 +412,19 @@ def test_outcomes_are_recorded_only_once_the_session_started(tutor_api, frozen, 
     response = tutor_api.post(f"/api/tutor/bookings/{booking.pk}/complete/")
     assert response.status_code == 409
     assert response.json()["code"] == "invalid_transition"
+
+
+def test_a_price_below_stripes_minimum_charge_is_refused(tutor_api, frozen):
+    response = tutor_api.post(
+        "/api/tutor/offerings/",
+        {
+            "mode": "remote",
+            "title": "Free chat",
+            "duration_minutes": 30,
+            "price_amount": 0,
+            "video_url": "https://v.example.com",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "price_amount" in response.json()["fields"]
