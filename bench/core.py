@@ -295,7 +295,7 @@ def _add_booking(
     offerings: dict[str, Offering],
 ) -> None:
     """One booking in `status`, with the event log and payment its life would have left."""
-    from bookings.models import Actor, Booking, BookingEvent, BookingStatus, Mode
+    from bookings.models import Actor, Booking, BookingEvent, BookingStatus, Mode, token_digest
     from payments.models import Payment, PaymentStatus, Provider
 
     mode = Mode.REMOTE if rng.random() < 0.65 else Mode.IN_PERSON
@@ -314,6 +314,8 @@ def _add_booking(
         currency=offering.currency,
         status=status,
     )
+    # bulk_create skips save(), which derives the lookup digest.
+    booking.manage_token_digest = token_digest(booking.manage_token)
     events: list[BookingEvent] = []
 
     def event(src: str, dst: str, actor: str, reason: str, at: datetime, **data: Any) -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from . import ics
-from .models import Booking, BookingStatus, Tutor
+from .models import Booking, BookingStatus, Tutor, token_digest, token_matches
 from .selectors import TOKEN_RE
 
 FEED_HISTORY = timedelta(days=30)
@@ -21,8 +21,8 @@ FEED_HISTORY = timedelta(days=30)
 def tutor_feed(request: HttpRequest, token: str) -> HttpResponse:
     if not TOKEN_RE.fullmatch(token):
         raise Http404
-    tutor = Tutor.objects.filter(feed_token=token, is_active=True).first()
-    if tutor is None:
+    tutor = Tutor.objects.filter(feed_token_digest=token_digest(token), is_active=True).first()
+    if tutor is None or not token_matches(tutor.feed_token, token):
         raise Http404
     now = timezone.now()
     bookings = (

@@ -7,11 +7,14 @@ Invariants the database itself enforces (see the constraints below and migration
 - money is a non-negative integer in the currency's minor unit.
 """
 
+import hashlib
+import hmac
 import secrets
 import uuid
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -37,6 +40,17 @@ def validate_timezone(value: str) -> None:
 def new_token() -> str:
     """An unguessable URL-safe secret (256 bits) for manage links and calendar feeds."""
     return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What secrets are looked up by. The database compares digests, so how long a
+    lookup takes says nothing about the secret; the secret itself is then compared in
+    constant time (hmac.compare_digest)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(stored: str, given: str) -> bool:
+    return hmac.compare_digest(stored.encode(), given.encode())
 
 
 currency_validator = RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code, e.g. usd.")
@@ -65,6 +79,7 @@ class Tutor(models.Model):
     currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
     # The secret in the tutor's private calendar feed URL; rotating it kills the old URL.
     feed_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    feed_token_digest = models.CharField(max_length=64, unique=True, editable=False)
     min_notice_minutes = models.PositiveIntegerField(
         default=12 * 60, help_text="Nobody can book a slot that starts sooner than this."
     )
@@ -84,6 +99,12 @@ class Tutor(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.feed_token_digest = token_digest(self.feed_token)  # derived: keep in step
+        if kwargs.get("update_fields") and "feed_token" in kwargs["update_fields"]:
+            kwargs["update_fields"] = [*kwargs["update_fields"], "feed_token_digest"]
+        super().save(*args, **kwargs)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -351,6 +372,7 @@ class Booking(models.Model):
     # What the cancellation policy gave back when the booking was cancelled (minor units).
     refund_amount = models.PositiveIntegerField(default=0)
     manage_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    manage_token_digest = models.CharField(max_length=64, unique=True, editable=False)
     # RFC 5545 SEQUENCE of the invite: raised whenever the event changes.
     sequence = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -391,6 +413,10 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student_name} · {self.slot} · {self.status}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.manage_token_digest = token_digest(self.manage_token)  # derived: keep in step
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

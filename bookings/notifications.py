@@ -365,6 +365,7 @@ def deliver(notification_id: int, *, now: datetime) -> str:
         logger.warning("notification %s attempt %s failed: %s", n.pk, n.attempts, exc)
         return "failed" if give_up else "retry"
     mine.update(state=NotificationState.SENT, sent_at=now, last_error="")
+    logger.info("notification %s (%s to %s) sent", n.pk, n.kind, n.recipient)
     return "sent"
 
 

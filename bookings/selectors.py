@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 
 from .availability import Busy, busy_bookings, open_offerings
 from .errors import NotFound
-from .models import Booking, Mode, Offering, Slot, Tutor
+from .models import Booking, Mode, Offering, Slot, Tutor, token_digest, token_matches
 
 # What new_token() produces: URL-safe base64. Anything else cannot be a token.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -118,18 +118,18 @@ def tutor_public(slug: str, *, with_offerings: bool = True) -> Tutor:
 
 
 def booking_by_token(token: str) -> Booking:
-    """The booking behind a manage link. The lookup is an indexed equality on a 256-bit
-    random token, so guessing is hopeless and timing reveals nothing useful."""
+    """The booking behind a manage link (a 256-bit random token: guessing is hopeless).
+    Looked up by the token's digest and compared in constant time."""
     if not TOKEN_RE.fullmatch(token):
         raise NotFound("No booking for that link.")
     booking = (
         Booking.objects.select_related(
             "tutor", "offering", "slot", "slot__remote_offering", "slot__in_person_offering"
         )
-        .filter(manage_token=token)
+        .filter(manage_token_digest=token_digest(token))
         .first()
     )
-    if booking is None:
+    if booking is None or not token_matches(booking.manage_token, token):
         raise NotFound("No booking for that link.")
     return booking
 

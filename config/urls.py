@@ -1,11 +1,23 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from bookings.feeds import tutor_feed
+from config.observability import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script,
+    # so the Content-Security-Policy needs no 'unsafe-inline'.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/", include("bookings.api.urls")),
     path("payments/", include("payments.urls")),
+    path("calendar/<str:token>.ics", tutor_feed, name="tutor-feed"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("bookings.web.urls")),
 ]
+
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"

@@ -24,6 +24,26 @@ _CODES = {
 }
 
 
+def flatten(fields: Any) -> dict[str, list[str]]:
+    """Field errors as {"field": ["message", ...]}: nested errors (list items, nested
+    objects) become "index: message" strings, so clients handle one shape."""
+
+    def messages(value: Any, prefix: str = "") -> list[str]:
+        if isinstance(value, dict):
+            return [m for k, v in value.items() for m in messages(v, f"{prefix}{k}: ")]
+        if isinstance(value, list | tuple):
+            out: list[str] = []
+            for i, item in enumerate(value):
+                nested = isinstance(item, dict | list | tuple)
+                out += messages(item, f"{prefix}{i}: " if nested else prefix)
+            return out
+        return [f"{prefix}{value}"]
+
+    if not isinstance(fields, dict):
+        return {"non_field_errors": messages(fields)}
+    return {str(name): messages(value) for name, value in fields.items()}
+
+
 def _first_message(fields: Any) -> str:
     if isinstance(fields, dict):
         for name, value in fields.items():
@@ -35,7 +55,7 @@ def _first_message(fields: Any) -> str:
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"code": code, "message": message, "fields": fields or {}}
+    return {"code": code, "message": message, "fields": flatten(fields or {})}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

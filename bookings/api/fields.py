@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings.models import is_timezone
@@ -61,6 +62,20 @@ class AwareDateTimeField(serializers.DateTimeField):
         if not isinstance(value, str):
             raise serializers.ValidationError("Use an ISO 8601 datetime string.")
         return parse_aware(value)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "example": "18:00"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A local time of day with no zone (weekly rules), rendered as HH:MM.
+
+    Documented as a pattern, not as JSON Schema's "time" format, which means an
+    RFC 3339 time with an offset: these times are deliberately zone-less.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
 
 
 class TimeZoneField(serializers.CharField):

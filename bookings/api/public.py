@@ -30,6 +30,7 @@ from .serializers import (
     TutorSerializer,
     slot_dict,
 )
+from .throttles import HoldsPerEmailThrottle, HoldsPerIPThrottle, ManageLinkThrottle
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names them."),
@@ -138,6 +139,7 @@ class BookingCreateView(APIView):
     """Hold a slot for the student while they pay. 409 `slot_unavailable` if it is taken."""
 
     authentication_classes: list = []
+    throttle_classes = [HoldsPerIPThrottle, HoldsPerEmailThrottle]
 
     def post(self, request: Request) -> Response:
         data = BookingCreateSerializer(data=request.data)
@@ -155,6 +157,7 @@ class BookingDetailView(APIView):
     """The booking behind a manage token."""
 
     authentication_classes: list = []
+    throttle_classes = [ManageLinkThrottle]
 
     def get(self, request: Request, token: str) -> Response:
         return booking_response(selectors.booking_by_token(token))
@@ -169,6 +172,7 @@ class BookingCancelView(APIView):
     """Cancel; `refund` in the answer says what the policy gave back."""
 
     authentication_classes: list = []
+    throttle_classes = [ManageLinkThrottle]
 
     def post(self, request: Request, token: str) -> Response:
         booking = selectors.booking_by_token(token)
@@ -190,6 +194,7 @@ class BookingRescheduleView(APIView):
     """Move a confirmed booking to another open slot of the same tutor and length."""
 
     authentication_classes: list = []
+    throttle_classes = [ManageLinkThrottle]
 
     def post(self, request: Request, token: str) -> Response:
         booking = selectors.booking_by_token(token)
@@ -210,6 +215,7 @@ class BookingInviteView(APIView):
     """The booking as an iCalendar invite (METHOD:CANCEL once cancelled)."""
 
     authentication_classes: list = []
+    throttle_classes = [ManageLinkThrottle]
 
     def get(self, request: Request, token: str) -> HttpResponse:
         booking = selectors.booking_by_token(token)

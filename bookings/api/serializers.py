@@ -18,7 +18,7 @@ from bookings.models import (
 )
 from bookings.selectors import OpenSlot
 
-from .fields import AwareDateTimeField, TimeZoneField
+from .fields import AwareDateTimeField, TimeZoneField, WallClockTimeField
 
 
 def money(amount: int, currency: str) -> dict[str, Any]:
@@ -321,6 +321,8 @@ class OwnOfferingsMixin:
 
 class RuleSerializer(OwnOfferingsMixin, serializers.ModelSerializer):
     weekdays = WeekdaysField(help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
+    start_time = WallClockTimeField(help_text="Local wall-clock time in your zone, e.g. 18:00.")
+    end_time = WallClockTimeField(help_text="Local wall-clock time, after the start.")
     offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
 
     class Meta:

@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.observability import init_sentry
+
 from .base import *  # noqa: F403
-from .base import EMAIL_BACKEND, MIDDLEWARE, database_from_env, env
+from .base import EMAIL_BACKEND, LOGGING, MIDDLEWARE, SENTRY_DSN, database_from_env, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -21,10 +23,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # Serve collected static files from gunicorn itself (compressed, cache-forever names).
+_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
 MIDDLEWARE = [
-    MIDDLEWARE[0],
+    *MIDDLEWARE[: _security + 1],
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    *MIDDLEWARE[1:],
+    *MIDDLEWARE[_security + 1 :],
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -39,6 +42,15 @@ if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
 DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+if SENTRY_DSN:
+    init_sentry(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # type: ignore[index]
 
 # Real money only: no simulated checkout, no missing keys.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY")

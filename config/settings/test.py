@@ -15,6 +15,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = True
+# Tests log in with the test client, which gives axes no request; one test turns it on.
+AXES_ENABLED = False
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"holds_ip": None, "holds_email": None, "manage_ip": None},
+}
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # Tests that need Stripe point STRIPE_SECRET_KEY/STRIPE_API_BASE at a local fake Stripe.

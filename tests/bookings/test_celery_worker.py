@@ -20,6 +20,7 @@ from django.utils import timezone
 from bookings import services
 from bookings.models import Notification, NotificationKind, NotificationState
 from config.celery_app import app as celery_app
+from config.observability import request_id_var
 from tests.conftest import make_slot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -27,8 +28,15 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class Worker:
+    def __init__(self, mail_dir: Path, process: "subprocess.Popen[str]") -> None:
+        self.mail_dir = mail_dir
+        self.process = process
+        self.output = ""
+
+
 @pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Path]:
+def worker(tmp_path: Path) -> Iterator[Worker]:
     """A Celery worker process on the test database and the Redis broker."""
     db = connection.settings_dict
     mail_dir = tmp_path / "mail"
@@ -65,17 +73,24 @@ def worker(tmp_path: Path) -> Iterator[Path]:
         text=True,
     )
     celery_app.conf.task_always_eager = False
+    handle = Worker(mail_dir, process)
     try:
-        yield mail_dir
+        yield handle
     finally:
         celery_app.conf.task_always_eager = True
-        process.terminate()
+        stop(handle)
+        print(handle.output[-5000:])  # shown when the test fails
+
+
+def stop(worker: Worker) -> str:
+    if worker.process.poll() is None:
+        worker.process.terminate()
         try:
-            output, _ = process.communicate(timeout=20)
+            worker.output, _ = worker.process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        print(output[-5000:])  # shown when the test fails
+            worker.process.kill()
+            worker.output, _ = worker.process.communicate()
+    return worker.output
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
@@ -88,8 +103,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     return False
 
 
-def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Path, tutor, remote):
+def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Worker, tutor, remote):
     now = timezone.now()
+    request_id = request_id_var.set("req-e2e-0123456789")
     start = (now + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     slot = make_slot(tutor, start, remote=remote)
     booking = services.booking_hold(
@@ -100,6 +116,7 @@ def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Path, tuto
         now=now,
     )
     services.booking_confirm(booking_id=booking.pk, now=now)  # commits → queues the task
+    request_id_var.reset(request_id)
 
     def student_mail_sent() -> bool:
         return Notification.objects.filter(
@@ -110,8 +127,8 @@ def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Path, tuto
         ).exists()
 
     assert wait_for(student_mail_sent), "the worker did not send the confirmation"
-    assert wait_for(lambda: len(list(worker.glob("*.log"))) >= 1)
-    dumps = "".join(p.read_text() for p in worker.glob("*.log"))
+    assert wait_for(lambda: len(list(worker.mail_dir.glob("*.log"))) >= 1)
+    dumps = "".join(p.read_text() for p in worker.mail_dir.glob("*.log"))
     messages = [
         message_from_string(chunk.strip()) for chunk in dumps.split("-" * 79) if chunk.strip()
     ]
@@ -123,3 +140,8 @@ def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Path, tuto
     event = icalendar.Calendar.from_ical(body).walk("VEVENT")[0]
     assert event.decoded("DTSTART") == slot.start
     assert event["UID"] == f"booking-{booking.pk}@testserver"
+    # The id of the request that queued the work is on the worker's log lines.
+    sent_lines = [
+        line for line in stop(worker).splitlines() if "confirmed to student) sent" in line
+    ]
+    assert sent_lines and "[req-e2e-0123456789]" in sent_lines[0]
