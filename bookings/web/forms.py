@@ -1,0 +1,280 @@
+"""Forms parse and label what people type; the services decide what is allowed."""
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
+
+from django import forms
+from django.db import models
+from django.db.models import QuerySet
+
+from bookings.errors import ApplicationError
+from bookings.models import Mode, Offering, Tutor, is_timezone
+
+from .presenters import WEEKDAYS, ZERO_DECIMAL, money
+
+
+class Form(forms.Form):
+    """Labels without Django's trailing colon: ours are phrases and questions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def apply_error(form: forms.Form, exc: ApplicationError) -> None:
+    """Put a service's error next to the field it names, or at the top of the form."""
+    placed = False
+    for name, messages in exc.fields.items():
+        if name in form.fields:
+            for message in messages if isinstance(messages, list) else [messages]:
+                form.add_error(name, str(message))
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
+class BookingForm(Form):
+    slot = forms.IntegerField(
+        label="Time",
+        min_value=1,
+        max_value=2**63 - 1,
+        widget=forms.HiddenInput,
+        error_messages={"required": "Pick a time.", "invalid": "Pick a time."},
+    )
+    mode = forms.ChoiceField(
+        label="How do you want to meet?",
+        choices=Mode.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose remote or in person."},
+    )
+    student_name = forms.CharField(
+        label="Your name",
+        max_length=120,
+        error_messages={"required": "Tell us your name."},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    student_email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        help_text="Your confirmation and calendar invite go here.",
+        error_messages={
+            "required": "We need your email to send the confirmation.",
+            "invalid": "That does not look like an email address (e.g. sam@example.com).",
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    notes = forms.CharField(
+        label="What do you want to work on? (optional)",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    student_timezone = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, modes: list[tuple[str, str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if modes is not None:
+            self.set_modes(modes)
+
+    def set_modes(self, modes: list[tuple[str, str]]) -> None:
+        """Offer only these modes (what the slot offers), labelled with their prices."""
+        cast(forms.ChoiceField, self.fields["mode"]).choices = modes
+
+    def clean_student_timezone(self) -> str:
+        value: str = self.cleaned_data.get("student_timezone") or ""
+        return value if is_timezone(value) else ""
+
+
+class RescheduleForm(Form):
+    slot = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+
+
+class TutorCancelForm(Form):
+    reason = forms.CharField(
+        label="Reason (optional, for your records)", max_length=200, required=False
+    )
+
+
+class OfferingsField(forms.ModelMultipleChoiceField):
+    """Checkboxes of the tutor's session types, each with its mode, length and price."""
+
+    def label_from_instance(self, obj: Offering) -> str:
+        return (
+            f"{obj.title} — {obj.get_mode_display()}, {obj.duration_minutes} min, "
+            f"{money(obj.price_amount, obj.currency)}"
+        )
+
+
+def active_offerings(tutor: Tutor) -> QuerySet[Offering]:
+    """Remote ("remote" sorts after "in_person") first, as on the public page."""
+    offered = Offering.objects.filter(tutor=tutor, is_active=True)
+    return offered.order_by("-mode", "duration_minutes")
+
+
+class RuleForm(Form):
+    weekdays = forms.TypedMultipleChoiceField(
+        label="Days",
+        choices=WEEKDAYS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Pick at least one day."},
+    )
+    start_time = forms.TimeField(
+        label="From", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    end_time = forms.TimeField(
+        label="Until", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    offerings = OfferingsField(
+        label="Sessions offered in these slots",
+        queryset=Offering.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one session type."},
+    )
+    valid_from = forms.DateField(
+        label="Starting on (optional)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    valid_until = forms.DateField(
+        label="Ending on (optional)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)
+
+    def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(OfferingsField, self.fields["offerings"]).queryset = active_offerings(tutor)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start_time"), data.get("end_time")
+        if start and end and end <= start:
+            self.add_error("end_time", "The end must be after the start (same day).")
+        chosen = data.get("offerings") or []
+        if len({o.duration_minutes for o in chosen}) > 1:
+            self.add_error("offerings", "A slot has one length: pick sessions of the same length.")
+        if len({o.mode for o in chosen}) < len(chosen):
+            self.add_error("offerings", "Pick at most one remote and one in-person session.")
+        return data
+
+
+class BlockForm(Form):
+    first_day = forms.DateField(
+        label="First day off", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    last_day = forms.DateField(
+        label="Last day off", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    reason = forms.CharField(label="Note (optional)", max_length=200, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, last = data.get("first_day"), data.get("last_day")
+        if first and last and last < first:
+            self.add_error("last_day", "The last day cannot be before the first.")
+        return data
+
+
+class OneOffSlotForm(Form):
+    day = forms.DateField(
+        label="Date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    start_time = forms.TimeField(
+        label="Starts at", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    offerings = OfferingsField(
+        label="Sessions offered",
+        queryset=Offering.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one session type."},
+    )
+
+    def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(OfferingsField, self.fields["offerings"]).queryset = active_offerings(tutor)
+
+
+def https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """A link typed without a scheme is https (Django 6's default, chosen now)."""
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
+class OfferingForm(forms.ModelForm):
+    """An offering with its price typed in major units ("90" or "90.50")."""
+
+    price = forms.DecimalField(label="Price", min_value=Decimal(0), max_digits=9, decimal_places=2)
+
+    class Meta:
+        model = Offering
+        fields = [
+            "mode",
+            "title",
+            "description",
+            "duration_minutes",
+            "video_url",
+            "place_name",
+            "place_address",
+            "is_active",
+        ]
+        labels = {
+            "duration_minutes": "Length (minutes)",
+            "video_url": "Video call link (remote)",
+            "place_name": "Meeting place (in person)",
+            "place_address": "Address (in person)",
+            "is_active": "Offered to students",
+        }
+        help_texts = {
+            "video_url": "Students get it once they have paid.",
+            "place_name": "For example a library or a café.",
+            "place_address": "Shown with a map link.",
+        }
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        formfield_callback = https_urls
+
+    def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.tutor = tutor
+        self.instance.tutor = tutor
+        if not self.instance.pk:
+            self.instance.currency = tutor.currency
+        currency = self.instance.currency
+        self.fields["price"].label = f"Price ({currency.upper()})"
+        if self.instance.pk:
+            amount = self.instance.price_amount
+            self.initial["price"] = (
+                Decimal(amount) if currency in ZERO_DECIMAL else Decimal(amount) / 100
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        mode = data.get("mode")
+        if mode == Mode.REMOTE and not data.get("video_url"):
+            self.add_error("video_url", "Remote sessions need a video call link.")
+        if mode == Mode.IN_PERSON:
+            for name in ("place_name", "place_address"):
+                if not data.get(name):
+                    self.add_error(name, "In-person sessions need a meeting place.")
+        duration = data.get("duration_minutes")
+        if (
+            self.instance.pk
+            and duration is not None
+            and duration != self.instance.duration_minutes
+            and self.instance.rules.exists()
+        ):
+            self.add_error(
+                "duration_minutes",
+                "Weekly rules use this session: add a new session type for another length.",
+            )
+        return data
+
+    def save(self, commit: bool = True) -> Offering:
+        price: Decimal = self.cleaned_data["price"]
+        currency = self.instance.currency
+        minor = price if currency in ZERO_DECIMAL else price * 100
+        self.instance.price_amount = int(minor.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return super().save(commit=commit)

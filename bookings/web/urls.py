@@ -1,0 +1,34 @@
+from django.urls import path
+from django.views.generic import RedirectView
+
+from . import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("favicon.ico", views.favicon),
+    path("t/<slug:slug>/", views.tutor_page, name="tutor"),
+    path("t/<slug:slug>/book/", views.book, name="book"),
+    path("bookings/<str:token>/", views.manage, name="manage"),
+    path("bookings/<str:token>/cancel/", views.cancel, name="cancel"),
+    path("bookings/<str:token>/reschedule/", views.reschedule, name="reschedule"),
+    path("tutor/", views.dashboard, name="tutor-dashboard"),
+    path("tutor/bookings/<uuid:pk>/", views.tutor_booking, name="tutor-booking"),
+    path("tutor/availability/", views.availability, name="tutor-availability"),
+    path("tutor/availability/rules/<int:pk>/", views.rule_edit, name="tutor-rule"),
+    path("tutor/availability/rules/<int:pk>/delete/", views.rule_delete, name="tutor-rule-delete"),
+    path("tutor/availability/blocks/", views.block_add, name="tutor-block-add"),
+    path(
+        "tutor/availability/blocks/<int:pk>/delete/",
+        views.block_delete,
+        name="tutor-block-delete",
+    ),
+    path("tutor/availability/slots/", views.slot_add, name="tutor-slot-add"),
+    path("tutor/slots/", views.slots, name="tutor-slots"),
+    path("tutor/slots/<int:pk>/delete/", views.slot_delete, name="tutor-slot-delete"),
+    path("tutor/offerings/", views.offerings, name="tutor-offerings"),
+    path("tutor/offerings/<int:pk>/", views.offering_edit, name="tutor-offering"),
+    # Where LoginView goes when no ?next= says otherwise (LOGIN_REDIRECT_URL's default).
+    path("accounts/profile/", RedirectView.as_view(pattern_name="web:tutor-dashboard")),
+]

@@ -1,0 +1,691 @@
+"""Server-rendered pages over the same services and selectors as the API.
+
+Students (no account): the tutor's page with its slot picker, the booking form, and the
+private manage page behind the booking's token. Tutors (signed in): their sessions,
+availability and offerings. Each view parses a form, calls a service or a selector,
+and renders; presenters.py shapes results for the templates.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from bookings import selectors, services
+from bookings.availability import slots_materialise
+from bookings.errors import ApplicationError, NotFound, SlotUnavailable
+from bookings.models import (
+    ACTIVE_STATUSES,
+    Actor,
+    AvailabilityRule,
+    BlockedPeriod,
+    Booking,
+    BookingStatus,
+    Mode,
+    Offering,
+    Slot,
+    SlotSource,
+    Tutor,
+)
+from bookings.payment_port import payment_port
+
+from . import presenters
+from .forms import (
+    BlockForm,
+    BookingForm,
+    OfferingForm,
+    OneOffSlotForm,
+    RescheduleForm,
+    RuleForm,
+    TutorCancelForm,
+    apply_error,
+)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def _mode(value: Any) -> str:
+    return value if value in Mode.values else ""
+
+
+def _public_tutor(slug: str) -> Tutor:
+    try:
+        return selectors.tutor_public(slug)
+    except NotFound:
+        raise Http404("No tutor with that name.") from None
+
+
+def _booking(token: str) -> Booking:
+    try:
+        return selectors.booking_by_token(token)
+    except NotFound:
+        raise Http404("No booking for that link.") from None
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page that names no icon (the simulated
+    checkout, the admin): answer "nothing here" instead of a 404 in their consoles."""
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+# --- students --------------------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    tutors = list(selectors.tutors_public())
+    if len(tutors) == 1:
+        return redirect("web:tutor", slug=tutors[0].slug)
+    cards = [(t, presenters.offering_rows(t.offerings.all())) for t in tutors]
+    return render(request, "bookings/home.html", {"cards": cards})
+
+
+@require_GET
+def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
+    tutor = _public_tutor(slug)
+    now = timezone.now()
+    zone = presenters.zone_or(request.GET.get("tz"), tutor.timezone)
+    mode = _mode(request.GET.get("mode"))
+    rows = presenters.picker_slots(tutor=tutor, now=now)
+    plain_view = request.GET.get("view") == "list"
+    offered = {o.mode for o in tutor.offerings.all()}
+    return render(
+        request,
+        "bookings/tutor.html",
+        {
+            "tutor": tutor,
+            "offerings": presenters.offering_rows(tutor.offerings.all()),
+            "zone": zone,
+            "zones": presenters.zone_choices(zone, tutor.timezone),
+            "mode": mode,
+            "modes": [(value, label) for value, label in Mode.choices if value in offered],
+            "plain_view": plain_view,
+            # Browsers without JavaScript get the same slots as a list (?view=list).
+            "plain_days": presenters.plain_days(rows, zone=ZoneInfo(zone), mode=mode, now=now)
+            if plain_view
+            else [],
+            "picker": None if plain_view else presenters.picker_data(rows),
+        },
+    )
+
+
+def _mode_choices(tutor: Tutor, chosen: presenters.SlotRow | None) -> list[tuple[str, str]]:
+    """The mode radios: what this slot offers, with prices; else what the tutor offers."""
+    if chosen is not None:
+        offers = {o.mode: o for o in tutor.offerings.all()}
+        choices = []
+        for m in chosen.modes:
+            label = f"{m.label} · {m.price}"
+            offering = offers.get(m.mode)
+            if offering is not None and offering.place:
+                label += f" · meet at {offering.place_name}, {offering.place_address}"
+            choices.append((m.mode, label))
+        return choices
+    present = {o.mode for o in tutor.offerings.all()}
+    return [(value, label) for value, label in Mode.choices if value in present]
+
+
+@require_http_methods(["GET", "POST"])
+def book(request: HttpRequest, slug: str) -> HttpResponse:
+    """The booking form for one slot; on success, straight to the checkout page."""
+    tutor = _public_tutor(slug)
+    now = timezone.now()
+    source = request.POST if request.method == "POST" else request.GET
+    slot_id = _int(source.get("slot"))
+    if slot_id is None and request.method == "GET":
+        return redirect("web:tutor", slug=tutor.slug)
+    zone = presenters.zone_or(source.get("student_timezone") or source.get("tz"), tutor.timezone)
+    mode = _mode(source.get("mode"))
+    chosen = presenters.open_slot(tutor=tutor, slot_id=slot_id, now=now) if slot_id else None
+    context: dict[str, Any] = {"tutor": tutor, "zone": zone, "chosen": chosen}
+
+    if request.method == "GET":
+        if chosen is not None and not mode and len(chosen.modes) == 1:
+            mode = chosen.modes[0].mode
+        form = BookingForm(
+            initial={"slot": slot_id, "mode": mode or None, "student_timezone": zone},
+            modes=_mode_choices(tutor, chosen),
+        )
+        if chosen is None:
+            return _taken(request, form, context, slot_id=slot_id, mode=mode)
+        return render(request, "bookings/book.html", {**context, "form": form})
+
+    form = BookingForm(request.POST, modes=_mode_choices(tutor, chosen))
+    if not form.is_valid():
+        if chosen is None:
+            return _taken(request, form, context, slot_id=slot_id, mode=mode)
+        return render(request, "bookings/book.html", {**context, "form": form})
+    data = form.cleaned_data
+    try:
+        hold = services.booking_create(
+            slot_id=data["slot"],
+            mode=data["mode"],
+            student_name=data["student_name"],
+            student_email=data["student_email"],
+            notes=data["notes"],
+            student_timezone=data["student_timezone"],
+            now=now,
+        )
+    except SlotUnavailable as exc:
+        return _taken(request, form, context, slot_id=slot_id, mode=mode, why=exc)
+    except ApplicationError as exc:
+        apply_error(form, exc)
+        if chosen is None:
+            return _taken(request, form, context, slot_id=slot_id, mode=mode)
+        return render(request, "bookings/book.html", {**context, "form": form})
+    return redirect(hold.payment_url)
+
+
+def _taken(
+    request: HttpRequest,
+    form: BookingForm,
+    context: dict[str, Any],
+    *,
+    slot_id: int | None,
+    mode: str,
+    why: SlotUnavailable | None = None,
+) -> HttpResponse:
+    """The chosen slot is gone: say so kindly and offer the nearest open ones instead."""
+    tutor: Tutor = context["tutor"]
+    now = timezone.now()
+    was = (
+        Slot.objects.filter(pk=slot_id, tutor=tutor).values_list("start", flat=True).first()
+        if slot_id
+        else None
+    )
+    options = presenters.alternatives(tutor=tutor, now=now, near=was, mode=mode or None)
+    form.set_modes(_mode_choices(tutor, None))
+    return render(
+        request,
+        "bookings/book.html",
+        {
+            **context,
+            "chosen": None,
+            "form": form,
+            "taken": True,
+            "taken_message": why.message if why else "",
+            "was": was,
+            "alternatives": options,
+            "picked": _int(form.data.get("slot")) if form.is_bound else None,
+        },
+    )
+
+
+@require_GET
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    """The student's private page: the booking's state and what they can do next."""
+    booking = _booking(token)
+    now = timezone.now()
+    page = presenters.booking_page(booking, now=now)
+    context: dict[str, Any] = {"page": page, "booking": booking, "zone": page.zone}
+    if page.state == "pending":
+        context["payment_url"] = payment_port().checkout_url(booking)
+    if page.state == "hold_expired":
+        again = presenters.open_slot(tutor=booking.tutor, slot_id=booking.slot_id, now=now)
+        context["book_again"] = again is not None and any(
+            m.mode == booking.mode for m in again.modes
+        )
+    return render(request, "bookings/manage.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def cancel(request: HttpRequest, token: str) -> HttpResponse:
+    """Say what the policy refunds, then cancel once the student confirms."""
+    booking = _booking(token)
+    now = timezone.now()
+    if booking.status not in ACTIVE_STATUSES:
+        return redirect(booking.manage_path)
+    if request.method == "POST":
+        try:
+            result = services.booking_cancel(booking_id=booking.pk, actor=Actor.STUDENT, now=now)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect(booking.manage_path)
+        if result.refund_amount:
+            refund = presenters.money(result.refund_amount, booking.currency)
+            text = f"Your session is cancelled. {refund} is on its way back to your card."
+        elif booking.status == BookingStatus.PENDING_PAYMENT:
+            text = "Your hold is cancelled and the slot released. Nothing was charged."
+        else:
+            text = "Your session is cancelled."
+        messages.success(request, text)
+        return redirect(booking.manage_path)
+    page = presenters.booking_page(booking, now=now)
+    due = services.refund_due(booking, actor=Actor.STUDENT, now=now)
+    started = booking.status == BookingStatus.CONFIRMED and booking.slot.start <= now
+    return render(
+        request,
+        "bookings/cancel.html",
+        {
+            "page": page,
+            "booking": booking,
+            "zone": page.zone,
+            "refund": presenters.money(due, booking.currency),
+            "full_refund": due >= booking.price_amount,
+            "started": started,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def reschedule(request: HttpRequest, token: str) -> HttpResponse:
+    """Pick another open slot (same mode and length), confirm, move."""
+    booking = _booking(token)
+    now = timezone.now()
+    page = presenters.booking_page(booking, now=now)
+    zone = presenters.zone_or(request.GET.get("tz"), page.zone)
+    context: dict[str, Any] = {"page": page, "booking": booking, "zone": zone}
+    if not page.can_reschedule:
+        return render(request, "bookings/reschedule.html", context)
+    target_id = _int(
+        request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
+    )
+    problem = ""
+    if request.method == "POST":
+        form = RescheduleForm(request.POST)
+        if form.is_valid():
+            try:
+                moved = services.booking_reschedule(
+                    booking_id=booking.pk, slot_id=form.cleaned_data["slot"], now=now
+                )
+            except SlotUnavailable:
+                problem = "Sorry, that time was just taken. Pick another one."
+            except ApplicationError as exc:
+                problem = exc.message
+            else:
+                messages.success(request, "Your session has moved. Here are the new details.")
+                return redirect(moved.manage_path)
+        else:
+            problem = "Pick a new time first."
+    elif target_id is not None:
+        target = presenters.open_slot(tutor=booking.tutor, slot_id=target_id, now=now)
+        if target is not None and any(m.mode == booking.mode for m in target.modes):
+            context["target"] = target
+            return render(request, "bookings/reschedule.html", context)
+        problem = "Sorry, that time was just taken. Pick another one."
+    rows = [
+        r
+        for r in presenters.picker_slots(
+            tutor=booking.tutor,
+            now=now,
+            mode=booking.mode,
+            duration=booking.slot.end - booking.slot.start,
+        )
+        if r.id != booking.slot_id
+    ]
+    plain_view = request.GET.get("view") == "list"
+    context.update(
+        {
+            "zones": presenters.zone_choices(zone, booking.tutor.timezone),
+            "problem": problem,
+            "plain_view": plain_view,
+            "picker": None if plain_view else presenters.picker_data(rows),
+            "plain_days": presenters.plain_days(rows, zone=ZoneInfo(zone), mode="", now=now)
+            if plain_view
+            else [],
+            "reschedule_url": reverse("web:reschedule", args=[booking.manage_token]),
+        }
+    )
+    return render(request, "bookings/reschedule.html", context)
+
+
+# --- tutors --------------------------------------------------------------------------------
+
+
+def tutor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in, with a tutor profile; the view gets that tutor as its second argument."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        tutor = getattr(request.user, "tutor", None)
+        if tutor is None:
+            return render(request, "tutor/no_profile.html", status=403)
+        return view(request, tutor, *args, **kwargs)
+
+    return wrapper
+
+
+@tutor_required
+@require_GET
+def dashboard(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    now = timezone.now()
+    return render(
+        request,
+        "tutor/dashboard.html",
+        {
+            "tutor": tutor,
+            "zone": tutor.timezone,
+            "days": presenters.tutor_upcoming(tutor=tutor, now=now),
+            "awaiting": presenters.tutor_awaiting_outcome(tutor=tutor, now=now),
+            "now": now,
+        },
+    )
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
+    booking = get_object_or_404(selectors.tutor_bookings(tutor=tutor), pk=pk)
+    now = timezone.now()
+    form = TutorCancelForm(request.POST or None)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "cancel" and form.is_valid():
+                result = services.booking_cancel(
+                    booking_id=booking.pk,
+                    actor=Actor.TUTOR,
+                    now=now,
+                    reason=form.cleaned_data["reason"],
+                )
+                refund = presenters.money(result.refund_amount, booking.currency)
+                messages.success(request, f"Cancelled; {refund} refunded to the student.")
+            elif action in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
+                services.booking_mark_outcome(booking_id=booking.pk, status=action, now=now)
+                label = BookingStatus(action).label.lower()
+                messages.success(request, f"Marked as {label}.")
+            else:
+                messages.error(request, "Unknown action.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("web:tutor-booking", pk=booking.pk)
+    due = services.refund_due(booking, actor=Actor.TUTOR, now=now)
+    return render(
+        request,
+        "tutor/booking.html",
+        {
+            "tutor": tutor,
+            "booking": booking,
+            "zone": tutor.timezone,
+            "price": presenters.money(booking.price_amount, booking.currency),
+            "refund": presenters.money(due, booking.currency),
+            "refunded": presenters.money(booking.refund_amount, booking.currency),
+            "started": booking.slot.start <= now,
+            "events": booking.events.all(),
+            "form": form,
+            "place": booking.offering.place if booking.mode == Mode.IN_PERSON else None,
+        },
+    )
+
+
+def _availability(
+    request: HttpRequest,
+    tutor: Tutor,
+    *,
+    rule_form: RuleForm | None = None,
+    block_form: BlockForm | None = None,
+    slot_form: OneOffSlotForm | None = None,
+    preview: presenters.RulePreview | None = None,
+) -> HttpResponse:
+    now = timezone.now()
+    names = dict(presenters.WEEKDAYS)
+    rules = [
+        (rule, ", ".join(names[d] for d in rule.weekdays))
+        for rule in sorted(
+            tutor.rules.prefetch_related("offerings"),
+            key=lambda r: (min(r.weekdays, default=8), r.start_time, r.pk),
+        )
+    ]
+    one_offs = (
+        Slot.objects.filter(
+            tutor=tutor, source=SlotSource.ONE_OFF, removed_at__isnull=True, end__gt=now
+        )
+        .select_related("remote_offering", "in_person_offering")
+        .order_by("start")
+    )
+    return render(
+        request,
+        "tutor/availability.html",
+        {
+            "tutor": tutor,
+            "zone": tutor.timezone,
+            "rules": rules,
+            "blocks": presenters.tutor_blocks(tutor=tutor, now=now),
+            "one_offs": one_offs,
+            "rule_form": rule_form or RuleForm(tutor=tutor, initial={"is_active": True}),
+            "block_form": block_form or BlockForm(),
+            "slot_form": slot_form or OneOffSlotForm(tutor=tutor),
+            "preview": preview,
+            "has_offerings": tutor.offerings.filter(is_active=True).exists(),
+        },
+    )
+
+
+def _rule_preview(
+    tutor: Tutor, form: RuleForm, rule: AvailabilityRule | None
+) -> presenters.RulePreview:
+    data = form.cleaned_data
+    return presenters.rule_preview(
+        tutor=tutor,
+        now=timezone.now(),
+        weekdays=data["weekdays"],
+        start_time=data["start_time"],
+        end_time=data["end_time"],
+        duration=data["offerings"][0].duration,
+        valid_from=data.get("valid_from"),
+        valid_until=data.get("valid_until"),
+        rule_id=rule.pk if rule else None,
+    )
+
+
+def _rule_submit(
+    request: HttpRequest, tutor: Tutor, rule: AvailabilityRule | None
+) -> HttpResponse | tuple[RuleForm, presenters.RulePreview | None]:
+    """Preview or save a rule: a response, or the form (and preview) to show again.
+
+    The page's script asks for the preview alone (X-Preview: 1) as the tutor types.
+    """
+    form = RuleForm(request.POST, tutor=tutor)
+    only_preview = request.POST.get("action") == "preview"
+    if not form.is_valid():
+        if request.headers.get("X-Preview") == "1":
+            return render(request, "tutor/_preview.html", {"form": form, "zone": tutor.timezone})
+        return form, None
+    preview = _rule_preview(tutor, form, rule)
+    if request.headers.get("X-Preview") == "1":
+        return render(request, "tutor/_preview.html", {"preview": preview, "zone": tutor.timezone})
+    if only_preview:
+        return form, preview
+    now = timezone.now()
+    try:
+        saved = services.rule_save(tutor=tutor, now=now, rule=rule, **form.cleaned_data)
+    except ApplicationError as exc:
+        apply_error(form, exc)
+        return form, preview
+    count = Slot.objects.filter(rule=saved, removed_at__isnull=True, start__gt=now).count()
+    messages.success(
+        request,
+        f"Rule saved. It gives you {count} slot{'s' if count != 1 else ''} over the coming weeks.",
+    )
+    return redirect("web:tutor-slots")
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def availability(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    if request.method == "GET":
+        return _availability(request, tutor)
+    outcome = _rule_submit(request, tutor, None)
+    if isinstance(outcome, HttpResponse):
+        return outcome
+    form, preview = outcome
+    return _availability(request, tutor, rule_form=form, preview=preview)
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AvailabilityRule, pk=pk, tutor=tutor)
+    if request.method == "GET":
+        form = RuleForm(
+            tutor=tutor,
+            initial={
+                "weekdays": rule.weekdays,
+                "start_time": rule.start_time,
+                "end_time": rule.end_time,
+                "offerings": list(rule.offerings.all()),
+                "valid_from": rule.valid_from,
+                "valid_until": rule.valid_until,
+                "is_active": rule.is_active,
+            },
+        )
+        return render(request, "tutor/rule_edit.html", {"tutor": tutor, "rule": rule, "form": form})
+    outcome = _rule_submit(request, tutor, rule)
+    if isinstance(outcome, HttpResponse):
+        return outcome
+    form, preview = outcome
+    return render(
+        request,
+        "tutor/rule_edit.html",
+        {"tutor": tutor, "rule": rule, "form": form, "preview": preview, "zone": tutor.timezone},
+    )
+
+
+@tutor_required
+@require_POST
+def rule_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AvailabilityRule, pk=pk, tutor=tutor)
+    services.rule_delete(rule=rule, now=timezone.now())
+    messages.success(request, "Rule deleted. Its unbooked slots are withdrawn; booked ones stay.")
+    return redirect("web:tutor-availability")
+
+
+@tutor_required
+@require_POST
+def block_add(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    form = BlockForm(request.POST)
+    if not form.is_valid():
+        return _availability(request, tutor, block_form=form)
+    data = form.cleaned_data
+    zone = tutor.zone
+    try:
+        services.block_create(
+            tutor=tutor,
+            start=presenters.local_day_start(data["first_day"], zone),
+            end=presenters.local_day_start(data["last_day"] + timedelta(days=1), zone),
+            reason=data["reason"],
+            now=timezone.now(),
+        )
+    except ApplicationError as exc:
+        form.add_error(None, exc.message)
+        return _availability(request, tutor, block_form=form)
+    messages.success(request, "Dates blocked. Open slots on those days are withdrawn.")
+    return redirect("web:tutor-availability")
+
+
+@tutor_required
+@require_POST
+def block_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
+    block = get_object_or_404(BlockedPeriod, pk=pk, tutor=tutor)
+    services.block_delete(block=block, now=timezone.now())
+    messages.success(request, "Block removed. Your rules fill those days again.")
+    return redirect("web:tutor-availability")
+
+
+@tutor_required
+@require_POST
+def slot_add(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    form = OneOffSlotForm(request.POST, tutor=tutor)
+    if not form.is_valid():
+        return _availability(request, tutor, slot_form=form)
+    data = form.cleaned_data
+    start = presenters.local_moment(data["day"], data["start_time"], tutor.zone)
+    if start is None:
+        form.add_error("start_time", "The clocks skip that time on that day (daylight saving).")
+        return _availability(request, tutor, slot_form=form)
+    try:
+        services.slot_create_one_off(
+            tutor=tutor, start=start, offerings=list(data["offerings"]), now=timezone.now()
+        )
+    except ApplicationError as exc:
+        apply_error(form, exc)
+        return _availability(request, tutor, slot_form=form)
+    messages.success(request, "One-off slot added.")
+    return redirect("web:tutor-availability")
+
+
+@tutor_required
+@require_GET
+def slots(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    return render(
+        request,
+        "tutor/slots.html",
+        {
+            "tutor": tutor,
+            "zone": tutor.timezone,
+            "days": presenters.tutor_slots(tutor=tutor, now=timezone.now()),
+        },
+    )
+
+
+@tutor_required
+@require_POST
+def slot_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
+    slot = get_object_or_404(Slot, pk=pk, tutor=tutor)
+    try:
+        services.slot_delete(slot=slot, now=timezone.now())
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Slot removed. Students can no longer book it.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("web:tutor-slots")
+    return redirect(back)
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def offerings(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    form = OfferingForm(request.POST or None, tutor=tutor)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Session type added. Use it in a weekly rule to open slots.")
+        return redirect("web:tutor-offerings")
+    rows = [
+        (o, presenters.money(o.price_amount, o.currency))
+        for o in Offering.objects.filter(tutor=tutor).order_by("-is_active", "mode", "id")
+    ]
+    return render(
+        request,
+        "tutor/offerings.html",
+        {"tutor": tutor, "rows": rows, "form": form},
+    )
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def offering_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
+    offering = get_object_or_404(Offering, pk=pk, tutor=tutor)
+    form = OfferingForm(request.POST or None, instance=offering, tutor=tutor)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        # A deactivated session type leaves the slots that offered it.
+        slots_materialise(tutor=tutor, now=timezone.now())
+        messages.success(request, "Session type saved.")
+        return redirect("web:tutor-offerings")
+    return render(
+        request,
+        "tutor/offering_edit.html",
+        {"tutor": tutor, "offering": offering, "form": form},
+    )
