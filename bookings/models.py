@@ -122,6 +122,11 @@ class Tutor(models.Model):
     def feed_url(self) -> str:
         return f"{settings.PUBLIC_BASE_URL}/calendar/{self.feed_token}.ics"
 
+    @property
+    def feed_webcal_url(self) -> str:
+        """The same feed for calendar apps' subscribe handlers."""
+        return "webcal://" + self.feed_url.split("://", 1)[1]
+
 
 class Offering(models.Model):
     """A kind of session a tutor sells: a mode, a length and a price."""
@@ -152,10 +157,12 @@ class Offering(models.Model):
             models.CheckConstraint(
                 name="offering_remote_has_video_link",
                 condition=~Q(mode=Mode.REMOTE) | ~Q(video_url=""),
+                violation_error_message="Remote sessions need a video call link.",
             ),
             models.CheckConstraint(
                 name="offering_in_person_has_place",
                 condition=~Q(mode=Mode.IN_PERSON) | (~Q(place_name="") & ~Q(place_address="")),
+                violation_error_message="In-person sessions need a meeting place.",
             ),
         ]
 

@@ -476,6 +476,48 @@ def booking_mark_outcome(*, booking_id: BookingId, status: str, now: datetime) -
 # --- the tutor's availability ---------------------------------------------------------------
 
 
+def offering_save(
+    *, tutor: Tutor, now: datetime, offering: Offering | None = None, **fields: Any
+) -> Offering:
+    """Create or edit an offering (session type), with the rules a mode carries.
+
+    Remote sessions need a video link, in-person ones a meeting place; an offering that
+    weekly rules use keeps its length (their slots have it). Saving an existing one
+    brings the slots in line (a deactivated offering leaves the slots that offered it).
+    """
+    offering = offering or Offering(tutor=tutor, currency=tutor.currency)
+    # From the database: a form may already have written its input onto the instance.
+    old_duration = (
+        Offering.objects.filter(pk=offering.pk).values_list("duration_minutes", flat=True).first()
+        if offering.pk
+        else None
+    )
+    for name, value in fields.items():
+        setattr(offering, name, value)
+    errors: dict[str, list[str]] = {}
+    if offering.mode == Mode.REMOTE and not offering.video_url:
+        errors["video_url"] = ["Remote sessions need a video call link."]
+    if offering.mode == Mode.IN_PERSON:
+        for name in ("place_name", "place_address"):
+            if not getattr(offering, name):
+                errors[name] = ["In-person sessions need a meeting place."]
+    if (
+        old_duration is not None
+        and offering.duration_minutes != old_duration
+        and offering.rules.exists()
+    ):
+        errors["duration_minutes"] = [
+            "Weekly rules use this session type: add a new one for another length."
+        ]
+    if errors:
+        name, messages = next(iter(errors.items()))
+        raise ApplicationError("invalid", f"{name}: {messages[0]}", fields=errors)
+    offering.save()
+    if old_duration is not None:
+        slots_materialise(tutor=tutor, now=now)
+    return offering
+
+
 def _check_offerings(tutor: Tutor, offerings: list[Offering]) -> None:
     if not offerings:
         raise ApplicationError(
@@ -615,6 +657,18 @@ def slot_delete(*, slot: Slot, now: datetime) -> Slot:
             slot.removed_reason = SlotRemoval.DELETED
             slot.save(update_fields=["removed_at", "removed_reason"])
     return slot
+
+
+def tutor_save(*, tutor: Tutor, now: datetime, **fields: Any) -> Tutor:
+    """Change the tutor's profile and booking rules. Notice and buffer change which slots
+    are open, not which exist; a new time zone changes what the weekly rules mean."""
+    moved = "timezone" in fields and fields["timezone"] != tutor.timezone
+    for name, value in fields.items():
+        setattr(tutor, name, value)
+    tutor.save()
+    if moved:
+        slots_materialise(tutor=tutor, now=now)
+    return tutor
 
 
 def tutor_rotate_feed(*, tutor: Tutor) -> Tutor:

@@ -269,34 +269,6 @@ class OfferingSerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {"currency": {"required": False}}
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        merged = {**self._current(), **attrs}
-        if merged.get("mode") == Mode.REMOTE and not merged.get("video_url"):
-            raise serializers.ValidationError({"video_url": ["Remote sessions need a video link."]})
-        if merged.get("mode") == Mode.IN_PERSON:
-            missing = {
-                f: ["In-person sessions need a meeting place."]
-                for f in ("place_name", "place_address")
-                if not merged.get(f)
-            }
-            if missing:
-                raise serializers.ValidationError(missing)
-        if (
-            self.instance is not None
-            and attrs.get("duration_minutes", self.instance.duration_minutes)
-            != self.instance.duration_minutes
-            and self.instance.rules.exists()
-        ):
-            raise serializers.ValidationError(
-                {"duration_minutes": ["Used by weekly rules: create a new offering instead."]}
-            )
-        return attrs
-
-    def _current(self) -> dict[str, Any]:
-        if self.instance is None:
-            return {}
-        return {f: getattr(self.instance, f) for f in self.Meta.fields if f != "id"}
-
 
 class WeekdaysField(serializers.ListField):
     child = serializers.IntegerField(min_value=1, max_value=7)

@@ -5,7 +5,6 @@ Every queryset is filtered by the signed-in tutor, so another tutor's ids answer
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -18,7 +17,6 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from bookings import selectors, services
-from bookings.availability import slots_materialise
 from bookings.errors import ApplicationError
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -87,11 +85,9 @@ class ProfileView(TutorScoped, APIView):
     def patch(self, request: Request) -> Response:
         serializer = TutorProfileSerializer(self.tutor, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        tutor = serializer.save()
-        # Notice and buffer change which slots are open, not which exist; a new zone
-        # changes what the weekly rules mean.
-        if "timezone" in serializer.validated_data:
-            slots_materialise(tutor=tutor, now=timezone.now())
+        tutor = services.tutor_save(
+            tutor=self.tutor, now=timezone.now(), **serializer.validated_data
+        )
         return Response(TutorProfileSerializer(tutor).data)
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -119,18 +115,23 @@ class OfferingViewSet(TutorScoped, viewsets.ModelViewSet):
         return Offering.objects.filter(tutor=self.tutor).order_by("id")
 
     def perform_create(self, serializer: BaseSerializer) -> None:
-        data = serializer.validated_data
-        serializer.save(tutor=self.tutor, currency=data.get("currency") or self.tutor.currency)
+        serializer.instance = services.offering_save(
+            tutor=self.tutor, now=timezone.now(), **serializer.validated_data
+        )
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        serializer.save()
-        slots_materialise(tutor=self.tutor, now=timezone.now())
+        serializer.instance = services.offering_save(
+            tutor=self.tutor,
+            now=timezone.now(),
+            offering=serializer.instance,
+            **serializer.validated_data,
+        )
 
     def perform_destroy(self, instance: Offering) -> None:
-        with transaction.atomic():
-            instance.is_active = False
-            instance.save(update_fields=["is_active"])
-        slots_materialise(tutor=self.tutor, now=timezone.now())
+        # Bookings and slots keep pointing at it: deleting means no longer offering it.
+        services.offering_save(
+            tutor=self.tutor, now=timezone.now(), offering=instance, is_active=False
+        )
 
 
 @extend_schema(tags=["tutor"])

@@ -21,7 +21,7 @@ class Form(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-def apply_error(form: forms.Form, exc: ApplicationError) -> None:
+def apply_error(form: forms.BaseForm, exc: ApplicationError) -> None:
     """Put a service's error next to the field it names, or at the top of the form."""
     placed = False
     for name, messages in exc.fields.items():
@@ -203,6 +203,34 @@ def https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
     return field.formfield(**kwargs)
 
 
+class TutorSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Tutor
+        fields = [
+            "display_name",
+            "headline",
+            "bio",
+            "email",
+            "timezone",
+            "min_notice_minutes",
+            "travel_buffer_minutes",
+            "full_refund_hours",
+        ]
+        labels = {
+            "display_name": "Your name as students see it",
+            "email": "Email for booking notifications",
+            "timezone": "Your time zone (weekly rules are in it)",
+            "min_notice_minutes": "Minimum notice (minutes)",
+            "travel_buffer_minutes": "Travel buffer around in-person sessions (minutes)",
+            "full_refund_hours": "Full refund when students cancel at least this many hours ahead",
+        }
+        widgets = {"bio": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 class OfferingForm(forms.ModelForm):
     """An offering with its price typed in major units ("90" or "90.50")."""
 
@@ -250,31 +278,10 @@ class OfferingForm(forms.ModelForm):
                 Decimal(amount) if currency in ZERO_DECIMAL else Decimal(amount) / 100
             )
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        mode = data.get("mode")
-        if mode == Mode.REMOTE and not data.get("video_url"):
-            self.add_error("video_url", "Remote sessions need a video call link.")
-        if mode == Mode.IN_PERSON:
-            for name in ("place_name", "place_address"):
-                if not data.get(name):
-                    self.add_error(name, "In-person sessions need a meeting place.")
-        duration = data.get("duration_minutes")
-        if (
-            self.instance.pk
-            and duration is not None
-            and duration != self.instance.duration_minutes
-            and self.instance.rules.exists()
-        ):
-            self.add_error(
-                "duration_minutes",
-                "Weekly rules use this session: add a new session type for another length.",
-            )
-        return data
-
-    def save(self, commit: bool = True) -> Offering:
+    def changes(self) -> dict[str, Any]:
+        """The cleaned fields as services.offering_save takes them (price in minor units)."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
         price: Decimal = self.cleaned_data["price"]
-        currency = self.instance.currency
-        minor = price if currency in ZERO_DECIMAL else price * 100
-        self.instance.price_amount = int(minor.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        return super().save(commit=commit)
+        minor = price if self.instance.currency in ZERO_DECIMAL else price * 100
+        data["price_amount"] = int(minor.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return data

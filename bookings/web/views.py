@@ -22,7 +22,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bookings import selectors, services
-from bookings.availability import slots_materialise
 from bookings.errors import ApplicationError, NotFound, SlotUnavailable
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -48,6 +47,7 @@ from .forms import (
     RescheduleForm,
     RuleForm,
     TutorCancelForm,
+    TutorSettingsForm,
     apply_error,
 )
 
@@ -658,8 +658,7 @@ def slot_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def offerings(request: HttpRequest, tutor: Tutor) -> HttpResponse:
     form = OfferingForm(request.POST or None, tutor=tutor)
-    if request.method == "POST" and form.is_valid():
-        form.save()
+    if request.method == "POST" and form.is_valid() and _offering_saved(form, tutor):
         messages.success(request, "Session type added. Use it in a weekly rule to open slots.")
         return redirect("web:tutor-offerings")
     rows = [
@@ -673,15 +672,50 @@ def offerings(request: HttpRequest, tutor: Tutor) -> HttpResponse:
     )
 
 
+def _offering_saved(form: OfferingForm, tutor: Tutor) -> bool:
+    """Save through the service; its refusals become errors on the form's fields."""
+    try:
+        services.offering_save(
+            tutor=tutor,
+            now=timezone.now(),
+            offering=form.instance if form.instance.pk else None,
+            **form.changes(),
+        )
+    except ApplicationError as exc:
+        apply_error(form, exc)
+        return False
+    return True
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    """The tutor's rules of business (notice, buffer, refunds) and the calendar feed."""
+    # A copy: a valid form writes its input onto its instance before the service runs.
+    form = TutorSettingsForm(request.POST or None, instance=Tutor.objects.get(pk=tutor.pk))
+    if request.method == "POST" and form.is_valid():
+        services.tutor_save(tutor=tutor, now=timezone.now(), **form.cleaned_data)
+        messages.success(request, "Settings saved.")
+        return redirect("web:tutor-settings")
+    return render(request, "tutor/settings.html", {"tutor": tutor, "form": form})
+
+
+@tutor_required
+@require_POST
+def feed_rotate(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    services.tutor_rotate_feed(tutor=tutor)
+    messages.success(
+        request, "New calendar link made. The old one has stopped working: update your calendar."
+    )
+    return redirect("web:tutor-settings")
+
+
 @tutor_required
 @require_http_methods(["GET", "POST"])
 def offering_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
     offering = get_object_or_404(Offering, pk=pk, tutor=tutor)
     form = OfferingForm(request.POST or None, instance=offering, tutor=tutor)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        # A deactivated session type leaves the slots that offered it.
-        slots_materialise(tutor=tutor, now=timezone.now())
+    if request.method == "POST" and form.is_valid() and _offering_saved(form, tutor):
         messages.success(request, "Session type saved.")
         return redirect("web:tutor-offerings")
     return render(
