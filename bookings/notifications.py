@@ -36,14 +36,13 @@ from .models import (
     NotificationState,
     Recipient,
 )
+from .money import format_money
 
 logger = logging.getLogger(__name__)
 
 # A claimed row whose sender has not finished after this long is handed out again.
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
-ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
-                "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
 
 
 def reminder_offsets() -> list[timedelta]:
@@ -202,12 +201,6 @@ def enqueue(notification_id: int) -> None:
 # --- rendering ----------------------------------------------------------------------------
 
 
-def money(amount: int, currency: str) -> str:
-    if currency.lower() in ZERO_DECIMAL:
-        return f"{amount:,} {currency.upper()}"
-    return f"{amount / 100:,.2f} {currency.upper()}"
-
-
 def _when(value: datetime, zone_name: str) -> str:
     local = value.astimezone(ZoneInfo(zone_name))
     return f"{local:%A %-d %B %Y, %H:%M} {local.tzname()} ({zone_name})"
@@ -253,8 +246,8 @@ def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
         "map_link": ics.map_link(offering.place_address),
         "manage_url": booking.manage_url,
         "tutor_url": f"{settings.PUBLIC_BASE_URL}/t/{tutor.slug}/",
-        "price": money(booking.price_amount, booking.currency),
-        "refund": money(ctx.get("refund_amount", 0), booking.currency),
+        "price": format_money(booking.price_amount, booking.currency),
+        "refund": format_money(ctx.get("refund_amount", 0), booking.currency),
         "refund_amount": ctx.get("refund_amount", 0),
         "cancelled_by": ctx.get("cancelled_by", ""),
         "offset": offset_label(ctx.get("offset_minutes", 0)),

@@ -9,8 +9,9 @@ from django.db.models import QuerySet
 
 from bookings.errors import ApplicationError
 from bookings.models import Mode, Offering, Tutor, is_timezone
+from bookings.money import ZERO_DECIMAL
 
-from .presenters import WEEKDAYS, ZERO_DECIMAL, money
+from .presenters import WEEKDAYS, money
 
 
 class Form(forms.Form):

@@ -27,6 +27,7 @@ from bookings.models import (
     Tutor,
     is_timezone,
 )
+from bookings.money import format_money
 from bookings.selectors import OpenSlot
 from bookings.services import refund_due
 
@@ -36,8 +37,6 @@ PICKER_DAYS = 28
 PICKER_FETCH = timedelta(days=PICKER_DAYS + 1)
 
 # Currencies whose minor unit is the unit itself (Stripe's list, the common ones).
-ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd"}
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 
 # Offered without JavaScript; the script replaces this list with every zone the browser knows.
 COMMON_ZONES = [
@@ -69,17 +68,7 @@ COMMON_ZONES = [
 WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
 
 
-def money(amount: int, currency: str) -> str:
-    """9000 usd → "$90", 9050 usd → "$90.50", 1500 jpy → "¥1500"."""
-    code = currency.lower()
-    symbol = SYMBOLS.get(code)
-    if code in ZERO_DECIMAL:
-        number = f"{amount:,}"
-    elif amount % 100 == 0:
-        number = f"{amount // 100:,}"
-    else:
-        number = f"{amount / 100:,.2f}"
-    return f"{symbol}{number}" if symbol else f"{number} {code.upper()}"
+money = format_money
 
 
 def zone_or(value: str | None, fallback: str) -> str:
