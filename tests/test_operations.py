@@ -19,7 +19,8 @@ def test_healthz_reports_database_and_broker(client):
 
 
 def test_healthz_answers_503_when_the_broker_is_unreachable(client, monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    for key in ("broker_url", "broker_write_url"):
+        monkeypatch.setitem(celery_app.conf, key, "redis://127.0.0.1:1/0")
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"].startswith("error")
