@@ -59,7 +59,7 @@ class TutorToken:
 
 
 @pytest.fixture(autouse=True)
-def keep_the_test_connection():  # type: ignore[no-untyped-def]
+def keep_the_test_connection():
     """Django closes the database connection when a request ends; its test client stops
     that, and so must we when calling the WSGI app directly, or the test's own
     transaction (on PostgreSQL) goes with it."""
