@@ -4,6 +4,8 @@ Answers are 429 with Retry-After (DRF adds the header). Counters live in the def
 cache, which is Redis in production so every web process shares them.
 """
 
+import logging
+
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -11,11 +13,25 @@ from rest_framework.views import APIView
 
 
 class ScopedRate(SimpleRateThrottle):
-    """Reads its rate when used, not when imported, so settings changes take effect."""
+    """Reads its rate when used, not when imported, so settings changes take effect.
+
+    Fails open: if the cache (Redis) is down or hung, requests go through unthrottled
+    rather than answering 500 — a Redis outage must not stop students booking.
+    """
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception:
+            logger.warning("throttle %s skipped: the cache is unavailable", self.scope)
+            return True
 
     def get_rate(self) -> str | None:
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
         return None if rate is None else str(rate)
+
+
+logger = logging.getLogger(__name__)
 
 
 class HoldsPerIPThrottle(ScopedRate):

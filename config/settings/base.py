@@ -86,7 +86,12 @@ CONTENT_SECURITY_POLICY = {
 _cache_url = env.str("CACHE_URL", default="")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            # A hung Redis must cost a request half a second, not a worker.
+            "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+        }
         if _cache_url.startswith(("redis://", "rediss://"))
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -252,18 +257,30 @@ SPECTACULAR_SETTINGS = {
 # kombu's filesystem transport needs no server and works across processes on one host:
 # the embedded default for `make run`. Production points this at Redis (or RabbitMQ).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _queue_dir = VAR_DIR / "celery" / "queue"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir),
-        "data_folder_out": str(_queue_dir),
-        "processed_folder": str(VAR_DIR / "celery" / "processed"),
-        "control_folder": str(VAR_DIR / "celery" / "control"),
-        "store_processed": False,
-        # The transport polls its folder; the default 1 s makes emails feel slow.
-        "polling_interval": 0.2,
-    }
+
+
+def broker_transport_options(url: str) -> dict:
+    if url.startswith("filesystem://"):
+        queue_dir = VAR_DIR / "celery" / "queue"
+        return {
+            "data_folder_in": str(queue_dir),
+            "data_folder_out": str(queue_dir),
+            "processed_folder": str(VAR_DIR / "celery" / "processed"),
+            "control_folder": str(VAR_DIR / "celery" / "control"),
+            "store_processed": False,
+            # The transport polls its folder; the default 1 s makes emails feel slow.
+            "polling_interval": 0.2,
+        }
+    if url.startswith(("redis://", "rediss://")):
+        # Queuing happens in web requests (on commit). If Redis is down or hung, give
+        # up fast: the outbox row is committed and the minute sweep delivers it later.
+        return {"socket_timeout": 2, "socket_connect_timeout": 1}
+    return {}
+
+
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
+# Never retry a publish inside a web request: see broker_transport_options.
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

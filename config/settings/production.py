@@ -5,7 +5,15 @@ from django.core.exceptions import ImproperlyConfigured
 from config.observability import init_sentry
 
 from .base import *  # noqa: F403
-from .base import EMAIL_BACKEND, LOGGING, MIDDLEWARE, SENTRY_DSN, database_from_env, env
+from .base import (
+    EMAIL_BACKEND,
+    LOGGING,
+    MIDDLEWARE,
+    SENTRY_DSN,
+    broker_transport_options,
+    database_from_env,
+    env,
+)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -41,7 +49,7 @@ if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
     )
 DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
-CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 
 if SENTRY_DSN:
     init_sentry(

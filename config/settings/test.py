@@ -1,7 +1,7 @@
 """Test settings: SQLite by default, PostgreSQL when DATABASE_URL says so (CI runs both)."""
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, database_from_env, env
+from .base import BASE_DIR, broker_transport_options, database_from_env, env
 
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105
 DEBUG = False
@@ -13,7 +13,7 @@ DATABASES = {"default": database_from_env(f"sqlite:///{BASE_DIR / 'var' / 'test.
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
-CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests log in with the test client, which gives axes no request; one test turns it on.
 AXES_ENABLED = False
