@@ -274,7 +274,8 @@ def broker_transport_options(url: str) -> dict:
     if url.startswith(("redis://", "rediss://")):
         # Queuing happens in web requests (on commit). If Redis is down or hung, give
         # up fast: the outbox row is committed and the minute sweep delivers it later.
-        return {"socket_timeout": 2, "socket_connect_timeout": 1}
+        # max_retries=0: a failed connect raises at once instead of kombu's retry loop.
+        return {"socket_timeout": 2, "socket_connect_timeout": 1, "max_retries": 0}
     return {}
 
 
