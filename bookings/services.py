@@ -659,6 +659,42 @@ def slot_delete(*, slot: Slot, now: datetime) -> Slot:
     return slot
 
 
+# What a tutor may do in the Django admin (their own rows only: see bookings/admin.py).
+TUTOR_PERMISSIONS = {
+    "bookings": {
+        "tutor": ("view", "change"),
+        "offering": ("view", "add", "change"),
+        "availabilityrule": ("view", "add", "change", "delete"),
+        "blockedperiod": ("view", "add", "change", "delete"),
+        "slot": ("view", "change"),
+        "booking": ("view", "change"),
+        "bookingevent": ("view",),
+        "notification": ("view", "change"),
+    },
+    "payments": {"payment": ("view",), "refund": ("view",), "stripeevent": ("view",)},
+}
+
+
+def tutor_group() -> Any:
+    """The "Tutors" group with TUTOR_PERMISSIONS, created or brought up to date."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name="Tutors")
+    codenames = [
+        (app, f"{action}_{model}")
+        for app, models in TUTOR_PERMISSIONS.items()
+        for model, actions in models.items()
+        for action in actions
+    ]
+    permissions = [
+        p
+        for p in Permission.objects.filter(content_type__app_label__in=TUTOR_PERMISSIONS)
+        if (p.content_type.app_label, p.codename) in codenames
+    ]
+    group.permissions.set(permissions)
+    return group
+
+
 def tutor_save(*, tutor: Tutor, now: datetime, **fields: Any) -> Tutor:
     """Change the tutor's profile and booking rules. Notice and buffer change which slots
     are open, not which exist; a new time zone changes what the weekly rules mean."""

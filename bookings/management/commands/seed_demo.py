@@ -31,6 +31,8 @@ class Command(BaseCommand):
                 password=os.environ.get("DEMO_TUTOR_PASSWORD", DEMO_PASSWORD),
                 is_staff=True,
             )
+            # The admin is usable by the tutor: their own rows, with these permissions.
+            user.groups.add(services.tutor_group())
             tutor = Tutor.objects.create(
                 user=user,
                 slug="ada",
