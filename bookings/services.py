@@ -660,7 +660,7 @@ def slot_delete(*, slot: Slot, now: datetime) -> Slot:
 
 
 # What a tutor may do in the Django admin (their own rows only: see bookings/admin.py).
-TUTOR_PERMISSIONS = {
+TUTOR_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "bookings": {
         "tutor": ("view", "change"),
         "offering": ("view", "add", "change"),
