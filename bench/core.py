@@ -169,7 +169,8 @@ def _seed_tutor(now: datetime) -> tuple[Tutor, Offering, Offering, list[Availabi
     from django.db import transaction
 
     from bookings import services
-    from bookings.models import Mode, Offering, Tutor
+    from bookings.models import Tutor
+    from tests.conftest import add_offerings
 
     with transaction.atomic():
         user = get_user_model().objects.create_user(username="bench-tutor", password=None)
@@ -181,25 +182,8 @@ def _seed_tutor(now: datetime) -> tuple[Tutor, Offering, Offering, list[Availabi
             email="ada-bench@example.com",
             timezone=ZONE_NAME,
         )
-        remote = Offering.objects.create(
-            tutor=tutor,
-            mode=Mode.REMOTE,
-            title="Python session (video)",
-            duration_minutes=60,
-            price_amount=9000,
-            currency="usd",
-            video_url="https://meet.example.com/ada-bench",
-        )
-        in_person = Offering.objects.create(
-            tutor=tutor,
-            mode=Mode.IN_PERSON,
-            title="Python session (in person)",
-            duration_minutes=60,
-            price_amount=12000,
-            currency="usd",
-            place_name="Bryant Park Cafe",
-            place_address="40 W 40th St, New York, NY 10018",
-        )
+        # The tests' remote ($90) and NYC ($120) hour-long offerings.
+        remote, in_person = add_offerings(tutor)
     # Through the service, as a tutor would: each save materialises the 8-week horizon.
     rules = [
         services.rule_save(

@@ -117,74 +117,60 @@ def _void_reminders(booking: Booking) -> int:
     ).update(state=NotificationState.VOID)
 
 
+def _owe_now(
+    booking: Booking,
+    kind: str,
+    *recipients: str,
+    now: datetime,
+    key: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """A message due at once to each recipient, about the booking as it is now."""
+    context = {**_version(booking), **(extra or {})}
+    for recipient in recipients:
+        _owe(booking, kind, recipient, key=key, due_at=now, now=now, context=context)
+
+
+BOTH = (Recipient.STUDENT, Recipient.TUTOR)
+
+
 def notify_confirmed(booking: Booking, *, now: datetime) -> None:
-    for recipient in (Recipient.STUDENT, Recipient.TUTOR):
-        _owe(
-            booking,
-            NotificationKind.CONFIRMED,
-            recipient,
-            key="1",
-            due_at=now,
-            now=now,
-            context=_version(booking),
-        )
+    _owe_now(booking, NotificationKind.CONFIRMED, *BOTH, now=now, key="1")
     _owe_reminders(booking, now=now)
 
 
 def notify_cancelled(booking: Booking, *, now: datetime, refund_amount: int, by: str) -> None:
     _void_reminders(booking)
-    context = {**_version(booking), "refund_amount": refund_amount, "cancelled_by": by}
-    for recipient in (Recipient.STUDENT, Recipient.TUTOR):
-        _owe(
-            booking,
-            NotificationKind.CANCELLED,
-            recipient,
-            key=str(booking.sequence),
-            due_at=now,
-            now=now,
-            context=context,
-        )
+    extra = {"refund_amount": refund_amount, "cancelled_by": by}
+    _owe_now(
+        booking, NotificationKind.CANCELLED, *BOTH, now=now, key=str(booking.sequence), extra=extra
+    )
 
 
 def notify_rescheduled(booking: Booking, *, now: datetime, old_start: datetime) -> None:
     _void_reminders(booking)
-    context = {**_version(booking), "old_start": old_start.isoformat()}
-    for recipient in (Recipient.STUDENT, Recipient.TUTOR):
-        _owe(
-            booking,
-            NotificationKind.RESCHEDULED,
-            recipient,
-            key=str(booking.sequence),
-            due_at=now,
-            now=now,
-            context=context,
-        )
+    extra = {"old_start": old_start.isoformat()}
+    _owe_now(
+        booking, NotificationKind.RESCHEDULED, *BOTH, now=now, key=str(booking.sequence),
+        extra=extra,
+    )  # fmt: skip
     _owe_reminders(booking, now=now)
 
 
 def notify_hold_expired(booking: Booking, *, now: datetime) -> None:
-    _owe(
-        booking,
-        NotificationKind.HOLD_EXPIRED,
-        Recipient.STUDENT,
-        key="1",
-        due_at=now,
-        now=now,
-        context=_version(booking),
-    )
+    _owe_now(booking, NotificationKind.HOLD_EXPIRED, Recipient.STUDENT, now=now, key="1")
 
 
 def notify_late_payment_refunded(
     booking: Booking, *, now: datetime, amount: int, why: str = "taken"
 ) -> None:
-    _owe(
+    _owe_now(
         booking,
         NotificationKind.LATE_PAYMENT_REFUNDED,
         Recipient.STUDENT,
-        key="1",
-        due_at=now,
         now=now,
-        context={**_version(booking), "refund_amount": amount, "why": why},
+        key="1",
+        extra={"refund_amount": amount, "why": why},
     )
 
 
