@@ -18,8 +18,7 @@ class Command(BaseCommand):
             "",
             "Tutoring bookings is starting (web, Celery worker and beat; Ctrl-C stops all):",
             f"  Site           {base}/",
-            f"  API            {base}/api/",
-            f"  API docs       {base}/api/docs/",
+            f"  API docs       {base}/api/docs/  (schema: {base}/api/schema/)",
             f"  Admin          {base}/admin/",
         ]
         if tutor is not None:
