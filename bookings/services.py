@@ -113,7 +113,11 @@ def _slot_for_booking(slot_id: int, mode: str, *, lock_tutor: bool = False) -> S
     qs = Slot.objects.select_related("tutor", "remote_offering", "in_person_offering")
     if lock_tutor:
         qs = qs.select_for_update(of=("tutor",))
-    slot = qs.filter(pk=slot_id).first()
+    try:
+        # get(), not first(): a primary-key lookup needs no ORDER BY (Meta.ordering).
+        slot: Slot | None = qs.get(pk=slot_id)
+    except Slot.DoesNotExist:
+        slot = None
     if slot is None or not slot.tutor.is_active:
         raise ApplicationError(
             "invalid", "That slot does not exist.", fields={"slot": ["No such slot."]}
