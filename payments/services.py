@@ -70,21 +70,13 @@ def checkout_open(*, booking: Booking) -> Payment:
 
 
 def checkout_start(*, booking: Booking, now: datetime) -> Payment:
-    """Open a checkout for a fresh hold. Raises PaymentUnavailable, leaving a failed row."""
-    provider = _provider()
-    payment, _ = Payment.objects.get_or_create(
-        booking=booking,
-        defaults={
-            "provider": provider,
-            "amount": booking.price_amount,
-            "currency": booking.currency,
-        },
-    )
+    """Create the Stripe session for the payment checkout_open() recorded with the hold.
+
+    Raises PaymentUnavailable, leaving the payment failed. Safe to repeat: a payment
+    that already has its page is returned as it is.
+    """
+    payment = Payment.objects.get(booking=booking)
     if payment.checkout_url:
-        return payment
-    if provider == Provider.SIMULATED:
-        payment.checkout_url = _absolute(reverse("payments:simulated", args=[payment.pk]))
-        payment.save(update_fields=["checkout_url", "updated_at"])
         return payment
 
     if booking.hold_expires_at is None:  # only a fresh hold (which has one) gets here
