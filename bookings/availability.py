@@ -85,6 +85,37 @@ def rule_candidates(
         day += timedelta(days=1)
 
 
+def rule_slots(
+    *,
+    weekdays: Iterable[int],
+    start_time: time,
+    end_time: time,
+    duration: timedelta,
+    zone: ZoneInfo,
+    now: datetime,
+    last_day: date,
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """The future slots one rule gives from today to `last_day` (local dates), within
+    the rule's own validity. Shared by the materialiser and the editor's preview."""
+    first_day = now.astimezone(zone).date()
+    if valid_from:
+        first_day = max(first_day, valid_from)
+    if valid_until:
+        last_day = min(last_day, valid_until)
+    candidates = rule_candidates(
+        weekdays=weekdays,
+        start_time=start_time,
+        end_time=end_time,
+        duration=duration,
+        zone=zone,
+        first_day=first_day,
+        last_day=last_day,
+    )
+    return [(start, end) for start, end in candidates if start > now]
+
+
 # --- the rules that open or hide a slot -------------------------------------------------
 
 
@@ -210,7 +241,6 @@ def desired_rule_slots(
     Where two rules would produce overlapping slots, the older rule wins.
     """
     zone = tutor.zone
-    first_day = now.astimezone(zone).date()
     last_day = until.astimezone(zone).date()
     blocked = _Intervals.merged((b.start, b.end) for b in blocks)
     taken = _Intervals(())
@@ -223,18 +253,18 @@ def desired_rule_slots(
         offering = remote or in_person
         if offering is None:
             continue
-        days_from = max(first_day, rule.valid_from) if rule.valid_from else first_day
-        days_to = min(last_day, rule.valid_until) if rule.valid_until else last_day
-        for start, end in rule_candidates(
+        for start, end in rule_slots(
             weekdays=rule.weekdays,
             start_time=rule.start_time,
             end_time=rule.end_time,
             duration=offering.duration,
             zone=zone,
-            first_day=days_from,
-            last_day=days_to,
+            now=now,
+            last_day=last_day,
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
         ):
-            if start <= now or start >= until:
+            if start >= until:
                 continue
             if blocked.overlaps(start, end) or taken.overlaps(start, end):
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from bookings import selectors
-from bookings.availability import local_to_utc, rule_candidates
+from bookings.availability import local_to_utc, rule_slots
 from bookings.ics import map_link
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -380,28 +380,20 @@ def rule_preview(
 ) -> RulePreview:
     """The slots a rule would create over the next `weeks`, without writing anything.
 
-    Candidates come from the same rule_candidates() the materialiser uses; those that
+    Candidates come from the same rule_slots() the materialiser uses; those that
     collide with another slot or a blocked period are shown as skipped.
     """
-    first = now.astimezone(tutor.zone).date()
-    last = first + timedelta(weeks=weeks) - timedelta(days=1)
-    if valid_from:
-        first = max(first, valid_from)
-    if valid_until:
-        last = min(last, valid_until)
-    candidates = [
-        (s, e)
-        for s, e in rule_candidates(
-            weekdays=weekdays,
-            start_time=start_time,
-            end_time=end_time,
-            duration=duration,
-            zone=tutor.zone,
-            first_day=first,
-            last_day=last,
-        )
-        if s > now
-    ]
+    candidates = rule_slots(
+        weekdays=weekdays,
+        start_time=start_time,
+        end_time=end_time,
+        duration=duration,
+        zone=tutor.zone,
+        now=now,
+        last_day=now.astimezone(tutor.zone).date() + timedelta(weeks=weeks, days=-1),
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     if not candidates:
         return RulePreview([], weeks, 0, 0)
     lo, hi = candidates[0][0], candidates[-1][1]
