@@ -59,6 +59,7 @@ def test_adjacent_slots_and_withdrawn_slots_do_not_conflict(tutor, remote, now):
     make_slot(tutor, first.end, remote=remote)  # back to back is fine
     Slot.objects.filter(pk=first.pk).update(removed_at=now, removed_reason=SlotRemoval.DELETED)
     make_slot(tutor, first.start + timedelta(minutes=-30), remote=remote)
+    assert Slot.objects.filter(tutor=tutor, removed_at__isnull=True).count() == 2
 
 
 def test_other_tutors_may_use_the_same_time(make_tutor, tutor, remote, now):
@@ -68,6 +69,7 @@ def test_other_tutors_may_use_the_same_time(make_tutor, tutor, remote, now):
     other_remote, _ = add_offerings(other)
     make_slot(tutor, now + timedelta(days=1), remote=remote)
     make_slot(other, now + timedelta(days=1), remote=other_remote)
+    assert Slot.objects.filter(start=now + timedelta(days=1)).count() == 2
 
 
 def test_a_slot_must_offer_a_mode_and_end_after_it_starts(tutor, remote, now):
