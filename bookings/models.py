@@ -396,8 +396,9 @@ class Booking(models.Model):
                 name="booking_pending_by_expiry",
                 condition=Q(status=BookingStatus.PENDING_PAYMENT),
             ),
+            # A hold counts the student's unexpired holds (sql.busy_around).
             models.Index(
-                fields=["student_email"],
+                fields=["student_email", "hold_expires_at"],
                 name="booking_pending_by_email",
                 condition=Q(status=BookingStatus.PENDING_PAYMENT),
             ),

@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import notifications
-from .availability import busy_bookings, open_offerings, slots_materialise
+from . import notifications, sql
+from .availability import Busy, open_offerings, slots_materialise
 from .errors import ApplicationError, NotFound, PaymentUnavailable, SlotUnavailable
 from .models import (
     ACTIVE_STATUSES,
@@ -88,11 +88,13 @@ def _locked(booking_id: BookingId) -> Booking:
 # --- holds --------------------------------------------------------------------------------
 
 
-def _open_offering(slot: Slot, mode: str, *, now: datetime, ignore: object = None) -> Offering:
-    """The offering a student would book in `slot` for `mode`, or SlotUnavailable."""
-    busy = busy_bookings(
-        tutor_ids=[slot.tutor_id], start=slot.start, end=slot.end, margin=slot.tutor.travel_buffer
-    )
+def _open_offering(
+    slot: Slot, mode: str, *, now: datetime, busy: list[Busy], ignore: object = None
+) -> Offering:
+    """The offering a student would book in `slot` for `mode`, or SlotUnavailable.
+
+    `busy`: the tutor's active bookings around the slot (sql.busy_around).
+    """
     offers = open_offerings(slot, now=now, busy=busy, ignore_booking_id=ignore)
     if mode not in offers:
         if offers:
@@ -110,14 +112,7 @@ def _slot_for_booking(slot_id: int, mode: str, *, lock_tutor: bool = False) -> S
     `lock_tutor` also locks the slot's tutor row in the same query (holds serialise
     per tutor, see booking_hold).
     """
-    qs = Slot.objects.select_related("tutor", "remote_offering", "in_person_offering")
-    if lock_tutor:
-        qs = qs.select_for_update(of=("tutor",))
-    try:
-        # get(), not first(): a primary-key lookup needs no ORDER BY (Meta.ordering).
-        slot: Slot | None = qs.get(pk=slot_id)
-    except Slot.DoesNotExist:
-        slot = None
+    slot = sql.slot_with_tutor(slot_id, lock_tutor=lock_tutor)
     if slot is None or not slot.tutor.is_active:
         raise ApplicationError(
             "invalid", "That slot does not exist.", fields={"slot": ["No such slot."]}
@@ -152,11 +147,9 @@ def booking_hold(
             slot = _slot_for_booking(slot_id, mode, lock_tutor=True)
             if slot.end <= now:
                 raise SlotUnavailable("This slot is in the past.")
-            holds = Booking.objects.filter(
-                student_email=email,
-                status=BookingStatus.PENDING_PAYMENT,
-                hold_expires_at__gt=now,
-            ).count()
+            busy, holds = sql.busy_around(
+                slot, margin=slot.tutor.travel_buffer, holds_of=email, now=now
+            )
             if holds >= settings.BOOKING_MAX_HOLDS_PER_EMAIL:
                 raise ApplicationError(
                     "too_many_holds",
@@ -164,7 +157,7 @@ def booking_hold(
                     "or wait for a hold to expire.",
                     status=409,
                 )
-            offering = _open_offering(slot, mode, now=now)
+            offering = _open_offering(slot, mode, now=now, busy=busy)
             booking = Booking.objects.create(
                 tutor=slot.tutor,
                 slot=slot,
@@ -415,7 +408,8 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
                 "invalid", "That slot belongs to another tutor.", fields={"slot": ["No such slot."]}
             )
         Tutor.objects.select_for_update().get(pk=booking.tutor_id)
-        offering = _open_offering(new_slot, booking.mode, now=now, ignore=booking.pk)
+        busy, _ = sql.busy_around(new_slot, margin=new_slot.tutor.travel_buffer)
+        offering = _open_offering(new_slot, booking.mode, now=now, busy=busy, ignore=booking.pk)
         if offering.duration_minutes != booking.offering.duration_minutes:
             raise ApplicationError(
                 "invalid",

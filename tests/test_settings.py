@@ -54,3 +54,19 @@ def test_production_refuses_to_start_without_a_required_setting(missing: str) ->
     result = manage("check", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_postgresql_connections_prepare_repeated_statements_unless_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from config.settings.base import database_from_env
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://app@db:5432/tutoring")
+    options = database_from_env("sqlite:///unused.sqlite3")["OPTIONS"]
+    assert options == {"server_side_binding": True, "prepare_threshold": 2}
+
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "false")
+    assert "server_side_binding" not in database_from_env("sqlite:///x").get("OPTIONS", {})
+    # SQLite has nothing to prepare: its options are its own.
+    monkeypatch.delenv("DATABASE_URL")
+    assert "prepare_threshold" not in database_from_env("sqlite:///x")["OPTIONS"]

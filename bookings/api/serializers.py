@@ -148,50 +148,35 @@ class RescheduleSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
-class BookingSerializer(serializers.ModelSerializer):
+class BookingSerializer(serializers.Serializer):
     """A booking as its student sees it (through the manage link)."""
 
+    # Output only. A plain Serializer, as a ModelSerializer would rebuild these fields
+    # from the model on every response: the hold endpoint would pay for it on each call.
+    id = serializers.UUIDField(read_only=True)
+    status = serializers.ChoiceField(choices=BookingStatus.choices)
     tutor = serializers.CharField(source="tutor.slug")
     tutor_name = serializers.CharField(source="tutor.display_name")
+    slot = serializers.IntegerField(source="slot_id")
+    mode = serializers.ChoiceField(choices=Mode.choices)
+    offering = serializers.CharField(source="offering.title")
     start = serializers.DateTimeField(source="slot.start")
     end = serializers.DateTimeField(source="slot.end")
-    offering = serializers.CharField(source="offering.title")
+    student_name = serializers.CharField()
+    student_email = serializers.EmailField()
+    student_timezone = serializers.CharField()
+    notes = serializers.CharField()
     price = serializers.SerializerMethodField()
     refund = serializers.SerializerMethodField()
     place = serializers.SerializerMethodField()
     video_url = serializers.SerializerMethodField()
+    hold_expires_at = serializers.DateTimeField(allow_null=True)
     payment_url = serializers.SerializerMethodField()
     manage_url = serializers.CharField()
     invite_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Booking
-        fields = [
-            "id",
-            "status",
-            "tutor",
-            "tutor_name",
-            "slot",
-            "mode",
-            "offering",
-            "start",
-            "end",
-            "student_name",
-            "student_email",
-            "student_timezone",
-            "notes",
-            "price",
-            "refund",
-            "place",
-            "video_url",
-            "hold_expires_at",
-            "payment_url",
-            "manage_url",
-            "invite_url",
-            "created_at",
-            "confirmed_at",
-            "cancelled_at",
-        ]
+    created_at = serializers.DateTimeField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(MoneySerializer)
     def get_price(self, obj: Booking) -> dict[str, Any]:
@@ -353,8 +338,7 @@ class SlotCreateSerializer(OwnOfferingsMixin, serializers.Serializer):
 
 
 class TutorBookingSerializer(BookingSerializer):
-    class Meta(BookingSerializer.Meta):
-        fields = [f for f in BookingSerializer.Meta.fields if f != "payment_url"]
+    payment_url = None  # type: ignore[assignment]  # the student's to use, not the tutor's
 
 
 class TutorBookingQuerySerializer(serializers.Serializer):

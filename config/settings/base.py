@@ -139,6 +139,14 @@ def database_from_env(default_url: str) -> dict:
     else:
         db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
         db.setdefault("CONN_HEALTH_CHECKS", True)
+        if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+            # Bind parameters on the server, so psycopg can prepare a statement the
+            # second time a connection runs it: PostgreSQL then skips parsing and
+            # planning, a good part of each short query's time (see bench/core.py).
+            # Turn off behind a transaction-pooling PgBouncer older than 1.21.
+            db.setdefault("OPTIONS", {}).update(
+                {"server_side_binding": True, "prepare_threshold": 2}
+            )
     return db
 
 

@@ -136,6 +136,25 @@ def test_the_travel_buffer_applies_to_holds_too(api, frozen, tutor, remote, in_p
     assert response.status_code == 409
 
 
+def test_a_long_in_person_session_that_began_hours_earlier_still_blocks_the_next_slot(
+    api, frozen, tutor, remote, in_person, now
+):
+    day = now + timedelta(days=2)
+    # A withdrawn slot in the middle of the long one: withdrawn rows may overlap.
+    services.slot_delete(slot=make_slot(tutor, day + timedelta(hours=1), remote=remote), now=now)
+    long = make_slot(tutor, day, in_person=in_person, minutes=240)
+    right_after = make_slot(tutor, day + timedelta(hours=4), remote=remote, in_person=in_person)
+    later = make_slot(tutor, day + timedelta(hours=5), remote=remote, in_person=in_person)
+    assert hold(api, long, mode="in_person").status_code == 201
+
+    response = hold(api, right_after, email="kim@example.com")
+    assert response.status_code == 409
+    assert response.json()["code"] == "slot_unavailable"
+    # Past the 30-minute travel buffer the tutor is free again, in person too.
+    assert hold(api, later, mode="in_person", email="kim@example.com").status_code == 201
+    assert Booking.objects.filter(status=BookingStatus.PENDING_PAYMENT).count() == 2
+
+
 def test_the_sweeper_expires_holds_past_their_time_and_frees_the_slot(api, frozen, slot, now):
     hold(api, slot)
     assert services.bookings_expire_holds(now=now + timedelta(minutes=29)) == 0
