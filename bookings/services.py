@@ -408,7 +408,7 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
                 "invalid", "That slot belongs to another tutor.", fields={"slot": ["No such slot."]}
             )
         Tutor.objects.select_for_update().get(pk=booking.tutor_id)
-        busy, _ = sql.busy_around(new_slot, margin=new_slot.tutor.travel_buffer)
+        busy, _ = sql.busy_around(new_slot, margin=new_slot.tutor.travel_buffer, now=now)
         offering = _open_offering(new_slot, booking.mode, now=now, busy=busy, ignore=booking.pk)
         if offering.duration_minutes != booking.offering.duration_minutes:
             raise ApplicationError(

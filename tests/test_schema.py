@@ -32,3 +32,20 @@ def test_the_schema_and_swagger_ui_are_served_without_third_party_assets(client)
     html = docs.content.decode()
     assert "swagger-ui" in html
     assert "cdn.jsdelivr" not in html and "unpkg" not in html
+
+
+def test_bookings_are_rendered_with_exactly_the_documented_fields(
+    api, tutor_api, frozen, slot
+) -> None:
+    from bookings.api.serializers import BookingSerializer, TutorBookingSerializer
+    from tests.conftest import hold
+
+    held = hold(api, slot)
+    assert held.status_code == 201
+    assert list(held.json()) == list(BookingSerializer().fields)
+
+    listed = tutor_api.get("/api/tutor/bookings/")
+    assert listed.status_code == 200
+    (row,) = listed.json()["results"]
+    assert list(row) == list(TutorBookingSerializer().fields)
+    assert "payment_url" not in row

@@ -1,7 +1,6 @@
 """The public API students and the web pages use. Thin: parse, call a service, render."""
 
 from datetime import UTC, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -28,6 +27,7 @@ from .serializers import (
     SlotListSerializer,
     SlotQuerySerializer,
     TutorSerializer,
+    booking_dict,
     slot_dict,
 )
 from .throttles import HoldsPerEmailThrottle, HoldsPerIPThrottle, ManageLinkThrottle
@@ -119,10 +119,12 @@ class SlotListView(APIView):
         )
 
 
-def booking_response(booking: Booking, *, status_code: int = 200, **context: Any) -> Response:
-    if "payment_url" not in context and booking.status == BookingStatus.PENDING_PAYMENT:
-        context["payment_url"] = payment_port().checkout_url(booking)
-    return Response(BookingSerializer(booking, context=context).data, status=status_code)
+def booking_response(
+    booking: Booking, *, status_code: int = 200, payment_url: str | None = None
+) -> Response:
+    if payment_url is None and booking.status == BookingStatus.PENDING_PAYMENT:
+        payment_url = payment_port().checkout_url(booking)
+    return Response(booking_dict(booking, payment_url=payment_url), status=status_code)
 
 
 @extend_schema(

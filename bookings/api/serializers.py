@@ -1,6 +1,6 @@
 """Input and output shapes of the API. Rules live in services; these only parse and render."""
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -151,63 +151,78 @@ class RescheduleSerializer(serializers.Serializer):
 class BookingSerializer(serializers.Serializer):
     """A booking as its student sees it (through the manage link)."""
 
-    # Output only. A plain Serializer, as a ModelSerializer would rebuild these fields
-    # from the model on every response: the hold endpoint would pay for it on each call.
+    # Documents the shape; booking_dict() renders it (the hold answers with it on every
+    # call, and building these fields per response costs more than the dict).
     id = serializers.UUIDField(read_only=True)
     status = serializers.ChoiceField(choices=BookingStatus.choices)
-    tutor = serializers.CharField(source="tutor.slug")
-    tutor_name = serializers.CharField(source="tutor.display_name")
-    slot = serializers.IntegerField(source="slot_id")
+    tutor = serializers.CharField(help_text="The tutor's slug.")
+    tutor_name = serializers.CharField()
+    slot = serializers.IntegerField()
     mode = serializers.ChoiceField(choices=Mode.choices)
-    offering = serializers.CharField(source="offering.title")
-    start = serializers.DateTimeField(source="slot.start")
-    end = serializers.DateTimeField(source="slot.end")
+    offering = serializers.CharField(help_text="The offering's title.")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
     student_name = serializers.CharField()
     student_email = serializers.EmailField()
     student_timezone = serializers.CharField()
     notes = serializers.CharField()
-    price = serializers.SerializerMethodField()
-    refund = serializers.SerializerMethodField()
-    place = serializers.SerializerMethodField()
-    video_url = serializers.SerializerMethodField()
+    price = MoneySerializer()
+    refund = MoneySerializer(allow_null=True, help_text="What the cancellation gave back.")
+    place = PlaceSerializer(allow_null=True, help_text="In person: where.")
+    video_url = serializers.URLField(
+        allow_null=True, help_text="Remote: the call link, once the session is paid for."
+    )
     hold_expires_at = serializers.DateTimeField(allow_null=True)
-    payment_url = serializers.SerializerMethodField()
-    manage_url = serializers.CharField()
-    invite_url = serializers.SerializerMethodField()
+    payment_url = serializers.URLField(allow_null=True, help_text="While held: where to pay.")
+    manage_url = serializers.URLField()
+    invite_url = serializers.URLField()
     created_at = serializers.DateTimeField()
     confirmed_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema_field(MoneySerializer)
-    def get_price(self, obj: Booking) -> dict[str, Any]:
-        return money(obj.price_amount, obj.currency)
+    def to_representation(self, instance: Booking) -> dict[str, Any]:
+        return booking_dict(instance, payment_url=self.context.get("payment_url"))
 
-    @extend_schema_field(MoneySerializer(allow_null=True))
-    def get_refund(self, obj: Booking) -> dict[str, Any] | None:
-        """What the cancellation gave back; null unless cancelled."""
-        if obj.status != BookingStatus.CANCELLED:
-            return None
-        return money(obj.refund_amount, obj.currency)
 
-    @extend_schema_field(PlaceSerializer(allow_null=True))
-    def get_place(self, obj: Booking) -> dict[str, str] | None:
-        return obj.offering.place if obj.mode == Mode.IN_PERSON else None
+_DATETIME = serializers.DateTimeField()  # renders as every other datetime of the API
 
-    @extend_schema_field(serializers.URLField(allow_null=True))
-    def get_video_url(self, obj: Booking) -> str | None:
-        """The call link, once the session is paid for."""
-        if obj.mode != Mode.REMOTE or obj.status != BookingStatus.CONFIRMED:
-            return None
-        return obj.offering.video_url
 
-    @extend_schema_field(serializers.URLField(allow_null=True))
-    def get_payment_url(self, obj: Booking) -> str | None:
-        url: str | None = self.context.get("payment_url")
-        return url
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
 
-    @extend_schema_field(serializers.URLField())
-    def get_invite_url(self, obj: Booking) -> str:
-        return f"{obj.manage_url.replace('/bookings/', '/api/bookings/', 1)}invite.ics"
+
+def booking_dict(booking: Booking, *, payment_url: str | None = None) -> dict[str, Any]:
+    """The BookingSerializer shape of `booking` (its slot, tutor and offering loaded)."""
+    slot, offering, status = booking.slot, booking.offering, booking.status
+    cancelled = status == BookingStatus.CANCELLED
+    paid_remote = booking.mode == Mode.REMOTE and status == BookingStatus.CONFIRMED
+    manage_url = booking.manage_url
+    return {
+        "id": str(booking.pk),
+        "status": status,
+        "tutor": booking.tutor.slug,
+        "tutor_name": booking.tutor.display_name,
+        "slot": booking.slot_id,
+        "mode": booking.mode,
+        "offering": offering.title,
+        "start": _when(slot.start),
+        "end": _when(slot.end),
+        "student_name": booking.student_name,
+        "student_email": booking.student_email,
+        "student_timezone": booking.student_timezone,
+        "notes": booking.notes,
+        "price": money(booking.price_amount, booking.currency),
+        "refund": money(booking.refund_amount, booking.currency) if cancelled else None,
+        "place": offering.place if booking.mode == Mode.IN_PERSON else None,
+        "video_url": offering.video_url if paid_remote else None,
+        "hold_expires_at": _when(booking.hold_expires_at),
+        "payment_url": payment_url,
+        "manage_url": manage_url,
+        "invite_url": f"{manage_url.replace('/bookings/', '/api/bookings/', 1)}invite.ics",
+        "created_at": _when(booking.created_at),
+        "confirmed_at": _when(booking.confirmed_at),
+        "cancelled_at": _when(booking.cancelled_at),
+    }
 
 
 # --- tutor ----------------------------------------------------------------------------------
@@ -339,6 +354,11 @@ class SlotCreateSerializer(OwnOfferingsMixin, serializers.Serializer):
 
 class TutorBookingSerializer(BookingSerializer):
     payment_url = None  # type: ignore[assignment]  # the student's to use, not the tutor's
+
+    def to_representation(self, instance: Booking) -> dict[str, Any]:
+        shape = booking_dict(instance)
+        del shape["payment_url"]
+        return shape
 
 
 class TutorBookingQuerySerializer(serializers.Serializer):
