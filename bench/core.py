@@ -639,6 +639,7 @@ def machine() -> list[tuple[str, str]]:
     except OSError:
         pass
     db = settings.DATABASES["default"]
+    options = db.get("OPTIONS", {})
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return [
         ("nproc", str(nproc)),
@@ -651,6 +652,12 @@ def machine() -> list[tuple[str, str]]:
             "settings",
             f"{SETTINGS_MODULE}, DEBUG={settings.DEBUG}, CONN_MAX_AGE={db.get('CONN_MAX_AGE')}, "
             f"CONN_HEALTH_CHECKS={db.get('CONN_HEALTH_CHECKS')}",
+        ),
+        (
+            "db options",
+            f"server_side_binding={options.get('server_side_binding', False)}, "
+            f"prepare_threshold={options.get('prepare_threshold')} "
+            "(prepared statements, DATABASE_PREPARED_STATEMENTS)",
         ),
     ]
 

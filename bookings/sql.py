@@ -7,7 +7,8 @@ insert. The hold's two reads are therefore written out here, in SQL that runs un
 on PostgreSQL and SQLite. Their rows come back as ordinary model instances and values,
 passed through the converters the ORM itself would apply, so callers cannot tell them
 from a queryset's results. Everything else, the hold's inserts included, stays in the
-ORM. Only column lists come from the models; no value is ever formatted into the SQL.
+ORM. The SQL is fixed text (column lists from the models, status constants written in);
+every value a request brings is passed as a parameter.
 """
 
 import functools
