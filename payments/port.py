@@ -1,11 +1,27 @@
 """The booking core's payment port (bookings/payment_port.py), implemented with Stripe."""
 
+import logging
+
+from celery import Task
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from bookings.models import Booking
 
-from . import services
+from . import services, tasks
 from .models import Payment, PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+
+def _in_worker(task: Task, booking: Booking) -> None:
+    """Hand a Stripe call to a Celery worker, so the student's request does not wait for
+    Stripe. With the broker down, make the call here rather than not at all."""
+    try:
+        task.delay(str(booking.pk))
+    except OperationalError:
+        logger.warning("broker unavailable: %s for booking %s runs inline", task.name, booking.pk)
+        task(str(booking.pk))
 
 
 class PaymentsPort:
@@ -20,10 +36,10 @@ class PaymentsPort:
         return payment.checkout_url if payment and payment.checkout_url else None
 
     def abandon_checkout(self, booking: Booking) -> None:
-        services.checkout_abandon(booking=booking, now=timezone.now())
+        _in_worker(tasks.abandon_checkout, booking)
 
     def owe_refund(self, booking: Booking, *, amount: int, reason: str) -> None:
         services.booking_refund_owe(booking=booking, amount=amount, reason=reason)
 
     def send_refunds(self, booking: Booking) -> None:
-        services.booking_refunds_send(booking=booking)
+        _in_worker(tasks.send_refunds, booking)

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from bookings import services as booking_services
 from bookings.errors import ApplicationError, PaymentUnavailable, SlotUnavailable
-from bookings.models import Actor, Booking, BookingStatus
+from bookings.models import Actor, Booking, BookingId, BookingStatus
 
 from . import gateway
 from .models import Payment, PaymentStatus, Provider, Refund, RefundStatus
@@ -133,7 +133,7 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     return payment
 
 
-def checkout_abandon(*, booking: Booking, now: datetime) -> None:
+def checkout_abandon(*, booking_id: BookingId, now: datetime) -> None:
     """The hold is over: close the Stripe session so it cannot take money any more.
 
     The payment is marked expired only once Stripe says the session is closed. If
@@ -142,7 +142,7 @@ def checkout_abandon(*, booking: Booking, now: datetime) -> None:
     a moment ago and the webhook is still on its way (or lost): settle from Stripe's
     own answer at once, so late money confirms or is refunded without waiting.
     """
-    payment = Payment.objects.filter(booking=booking, status=PaymentStatus.OPEN).first()
+    payment = Payment.objects.filter(booking_id=booking_id, status=PaymentStatus.OPEN).first()
     if payment is None:
         return
     if payment.provider != Provider.STRIPE or not payment.checkout_session_id:
@@ -419,10 +419,10 @@ def booking_refund_owe(*, booking: Booking, amount: int, reason: str) -> Refund 
     return refund_owe(payment=payment, amount=amount, reason=reason)
 
 
-def booking_refunds_send(*, booking: Booking) -> None:
+def booking_refunds_send(*, booking_id: BookingId) -> None:
     """After the commit: ask Stripe for every refund the booking is still owed."""
     pending = Refund.objects.filter(
-        payment__booking=booking, status=RefundStatus.PENDING, stripe_refund_id__isnull=True
+        payment__booking_id=booking_id, status=RefundStatus.PENDING, stripe_refund_id__isnull=True
     ).values_list("pk", flat=True)
     for pk in list(pending):
         refund_send(refund_id=pk)

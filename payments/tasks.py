@@ -14,3 +14,13 @@ def reconcile() -> int:
 @shared_task(name="payments.tasks.retry_refunds")
 def retry_refunds() -> int:
     return services.refunds_retry(now=timezone.now())
+
+
+@shared_task(name="payments.tasks.send_refunds")
+def send_refunds(booking_id: str) -> None:
+    services.booking_refunds_send(booking_id=booking_id)
+
+
+@shared_task(name="payments.tasks.abandon_checkout")
+def abandon_checkout(booking_id: str) -> None:
+    services.checkout_abandon(booking_id=booking_id, now=timezone.now())

@@ -3,9 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from kombu.exceptions import OperationalError
 
-from payments import services
-from payments.models import Payment, Refund, RefundStatus
+from payments import services, tasks
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.tasks import retry_refunds
 
 from .conftest import deliver
@@ -72,6 +73,49 @@ def test_cancelling_a_hold_refunds_nothing_and_closes_the_session(api, held, ses
     assert cancel(api, held).json()["refund"]["amount"] == 0
     assert not stripe.requests_to("POST", "/v1/refunds")
     assert stripe.session(session_id)["status"] == "expired"
+
+
+def test_the_student_does_not_wait_for_stripe_a_worker_asks_for_the_refund(
+    api, confirmed, stripe, monkeypatch
+):
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.send_refunds, "delay", queued.append)
+
+    response = cancel(api, confirmed)
+    assert response.status_code == 200
+    assert response.json()["refund"] == {"amount": 9000, "currency": "usd"}
+    assert queued == [str(confirmed.pk)]
+    assert not stripe.requests_to("POST", "/v1/refunds")
+    assert Refund.objects.get().status == RefundStatus.PENDING  # owed, not yet asked for
+
+    tasks.send_refunds(queued[0])  # what the worker runs
+    assert len(stripe.requests_to("POST", "/v1/refunds")) == 1
+    assert Refund.objects.get().status == RefundStatus.SUCCEEDED
+
+
+def test_a_worker_closes_the_session_of_a_cancelled_hold(
+    api, held, session_id, stripe, monkeypatch
+):
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.abandon_checkout, "delay", queued.append)
+
+    assert cancel(api, held).status_code == 200
+    assert stripe.session(session_id)["status"] == "open"
+    tasks.abandon_checkout(queued[0])
+    assert stripe.session(session_id)["status"] == "expired"
+    assert Payment.objects.get().status == PaymentStatus.EXPIRED
+
+
+def test_with_the_broker_down_the_refund_is_asked_for_in_the_request(
+    api, confirmed, stripe, monkeypatch
+):
+    def broker_down(booking_id: str) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.send_refunds, "delay", broker_down)
+    assert cancel(api, confirmed).status_code == 200
+    assert len(stripe.requests_to("POST", "/v1/refunds")) == 1
+    assert Refund.objects.get().status == RefundStatus.SUCCEEDED
 
 
 # --- Stripe trouble -------------------------------------------------------------------------
