@@ -62,27 +62,43 @@ def offset_label(minutes: int) -> str:
 # --- owing --------------------------------------------------------------------------------
 
 
-def _owe(
+def _row(
     booking: Booking,
     kind: str,
     recipient: str,
     *,
     key: str,
     due_at: datetime,
-    now: datetime,
-    context: dict[str, Any] | None = None,
+    context: dict[str, Any],
 ) -> Notification:
-    """Create the row once; queue its delivery when the transaction commits."""
-    row, created = Notification.objects.get_or_create(
-        booking=booking,
-        kind=kind,
-        recipient=recipient,
-        key=key,
-        defaults={"due_at": due_at, "context": context or {}},
+    return Notification(
+        booking=booking, kind=kind, recipient=recipient, key=key, due_at=due_at, context=context
     )
-    if created and due_at <= now:
-        transaction.on_commit(lambda: enqueue(row.pk))
-    return row
+
+
+def _owe(booking: Booking, rows: list[Notification], *, now: datetime) -> None:
+    """Store the rows not stored yet, and queue those due now when the transaction commits.
+
+    Two statements however many rows: one INSERT that skips rows already there (the
+    one_notification_per_version constraint makes owing twice a no-op), one SELECT of
+    the due rows still pending. Queuing a row twice is harmless: deliver() claims it.
+    """
+    if not rows:
+        return
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    due = [row for row in rows if row.due_at <= now]
+    if not due:
+        return
+    ids = list(
+        Notification.objects.filter(
+            booking=booking,
+            state=NotificationState.PENDING,
+            due_at__lte=now,
+            kind__in={row.kind for row in due},
+            key__in={row.key for row in due},
+        ).values_list("pk", flat=True)
+    )
+    transaction.on_commit(lambda: enqueue_all(ids))
 
 
 def _version(booking: Booking) -> dict[str, Any]:
@@ -93,22 +109,29 @@ def _version(booking: Booking) -> dict[str, Any]:
     }
 
 
-def _owe_reminders(booking: Booking, *, now: datetime) -> None:
+def _reminders(booking: Booking, *, now: datetime) -> list[Notification]:
     """One reminder per offset and start time; none for an offset already passed."""
+    rows = []
     for offset in reminder_offsets():
         due = booking.slot.start - offset
         if due <= now:
             continue  # booked inside this offset: that reminder would be late or pointless
         minutes = int(offset.total_seconds() // 60)
-        _owe(
-            booking,
-            NotificationKind.REMINDER,
-            Recipient.STUDENT,
-            key=f"{minutes}m@{booking.slot.start.isoformat()}",
-            due_at=due,
-            now=now,
-            context={**_version(booking), "offset_minutes": minutes},
+        rows.append(
+            _row(
+                booking,
+                NotificationKind.REMINDER,
+                Recipient.STUDENT,
+                key=f"{minutes}m@{booking.slot.start.isoformat()}",
+                due_at=due,
+                context={**_version(booking), "offset_minutes": minutes},
+            )
         )
+    return rows
+
+
+def _owe_reminders(booking: Booking, *, now: datetime) -> None:
+    _owe(booking, _reminders(booking, now=now), now=now)
 
 
 def _void_reminders(booking: Booking) -> int:
@@ -117,54 +140,52 @@ def _void_reminders(booking: Booking) -> int:
     ).update(state=NotificationState.VOID)
 
 
-def _owe_now(
+def _due_now(
     booking: Booking,
     kind: str,
     *recipients: str,
     now: datetime,
     key: str,
     extra: dict[str, Any] | None = None,
-) -> None:
+) -> list[Notification]:
     """A message due at once to each recipient, about the booking as it is now."""
     context = {**_version(booking), **(extra or {})}
-    for recipient in recipients:
-        _owe(booking, kind, recipient, key=key, due_at=now, now=now, context=context)
+    return [_row(booking, kind, r, key=key, due_at=now, context=context) for r in recipients]
 
 
 BOTH = (Recipient.STUDENT, Recipient.TUTOR)
 
 
 def notify_confirmed(booking: Booking, *, now: datetime) -> None:
-    _owe_now(booking, NotificationKind.CONFIRMED, *BOTH, now=now, key="1")
-    _owe_reminders(booking, now=now)
+    rows = _due_now(booking, NotificationKind.CONFIRMED, *BOTH, now=now, key="1")
+    _owe(booking, rows + _reminders(booking, now=now), now=now)
 
 
 def notify_cancelled(booking: Booking, *, now: datetime, refund_amount: int, by: str) -> None:
     _void_reminders(booking)
     extra = {"refund_amount": refund_amount, "cancelled_by": by}
-    _owe_now(
-        booking, NotificationKind.CANCELLED, *BOTH, now=now, key=str(booking.sequence), extra=extra
-    )
+    key = str(booking.sequence)
+    rows = _due_now(booking, NotificationKind.CANCELLED, *BOTH, now=now, key=key, extra=extra)
+    _owe(booking, rows, now=now)
 
 
 def notify_rescheduled(booking: Booking, *, now: datetime, old_start: datetime) -> None:
     _void_reminders(booking)
     extra = {"old_start": old_start.isoformat()}
-    _owe_now(
-        booking, NotificationKind.RESCHEDULED, *BOTH, now=now, key=str(booking.sequence),
-        extra=extra,
-    )  # fmt: skip
-    _owe_reminders(booking, now=now)
+    key = str(booking.sequence)
+    rows = _due_now(booking, NotificationKind.RESCHEDULED, *BOTH, now=now, key=key, extra=extra)
+    _owe(booking, rows + _reminders(booking, now=now), now=now)
 
 
 def notify_hold_expired(booking: Booking, *, now: datetime) -> None:
-    _owe_now(booking, NotificationKind.HOLD_EXPIRED, Recipient.STUDENT, now=now, key="1")
+    rows = _due_now(booking, NotificationKind.HOLD_EXPIRED, Recipient.STUDENT, now=now, key="1")
+    _owe(booking, rows, now=now)
 
 
 def notify_late_payment_refunded(
     booking: Booking, *, now: datetime, amount: int, why: str = "taken"
 ) -> None:
-    _owe_now(
+    rows = _due_now(
         booking,
         NotificationKind.LATE_PAYMENT_REFUNDED,
         Recipient.STUDENT,
@@ -172,6 +193,12 @@ def notify_late_payment_refunded(
         key="1",
         extra={"refund_amount": amount, "why": why},
     )
+    _owe(booking, rows, now=now)
+
+
+def enqueue_all(notification_ids: list[int]) -> None:
+    for notification_id in notification_ids:
+        enqueue(notification_id)
 
 
 def enqueue(notification_id: int) -> None:
