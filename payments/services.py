@@ -305,7 +305,9 @@ def refund_owe(*, payment: Payment, amount: int, reason: str) -> Refund | None:
     task still finds it. The same (payment, reason) is owed once.
     """
     key = f"refund-{payment.pk}-{reason}"
-    with transaction.atomic():
+    # No savepoint: nothing in here is caught and carried on from, and inside the
+    # caller's transaction (where this runs) a savepoint would cost two round trips.
+    with transaction.atomic(savepoint=False):
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         existing = Refund.objects.filter(idempotency_key=key).first()
         if existing is not None:

@@ -178,8 +178,12 @@ class BookingCancelView(APIView):
 
     def post(self, request: Request, token: str) -> Response:
         booking = selectors.booking_by_token(token)
-        services.booking_cancel(booking_id=booking.pk, actor=Actor.STUDENT, now=timezone.now())
-        return booking_response(selectors.booking_by_token(token))
+        result = services.booking_cancel(
+            booking_id=booking.pk, actor=Actor.STUDENT, now=timezone.now()
+        )
+        # The service answers with the row it locked and changed, slot, tutor and
+        # offering loaded: nothing to read again.
+        return booking_response(result.booking)
 
 
 @extend_schema(
