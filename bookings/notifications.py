@@ -130,10 +130,6 @@ def _reminders(booking: Booking, *, now: datetime) -> list[Notification]:
     return rows
 
 
-def _owe_reminders(booking: Booking, *, now: datetime) -> None:
-    _owe(booking, _reminders(booking, now=now), now=now)
-
-
 def _void_reminders(booking: Booking) -> int:
     return Notification.objects.filter(
         booking=booking, kind=NotificationKind.REMINDER, state=NotificationState.PENDING

@@ -16,7 +16,9 @@ logger = logging.getLogger(__name__)
 
 def _in_worker(task: Task, booking: Booking) -> None:
     """Hand a Stripe call to a Celery worker, so the student's request does not wait for
-    Stripe. With the broker down, make the call here rather than not at all."""
+    Stripe. The services call the port after their transaction has committed, so the
+    worker sees what they wrote (a worker that still finds nothing leaves the refund to
+    refunds_retry). With the broker down, make the call here rather than not at all."""
     try:
         task.delay(str(booking.pk))
     except OperationalError:

@@ -37,7 +37,7 @@ def test_two_concurrent_sweepers_send_each_due_reminder_exactly_once(make_tutor,
             )  # fmt: skip
             rows.append(booking)
     for booking in rows:
-        notifications._owe_reminders(booking, now=now)
+        notifications._owe(booking, notifications._reminders(booking, now=now), now=now)
     owed = Notification.objects.filter(kind=NotificationKind.REMINDER)
     total = owed.count()
     assert 1000 < total < 2000  # bookings starting within 24 h skip the day-before reminder
