@@ -47,7 +47,12 @@ Columns = tuple[tuple[Field, str] | None, ...]
 @functools.cache
 def _converters(vendor: str, fields: Columns) -> list[tuple[int, list[Any], Any]]:
     """(position, converter functions, column) for each column of `fields` that needs
-    converting on this database; None marks a column that is not a field."""
+    converting on this database; None marks a column that is not a field.
+
+    Cached per backend: the functions are the backend's and the fields' own; the
+    backend's are bound to the connection that first asked, but read only settings
+    (SQLite's time zone), never its database handle, so every thread can share them.
+    """
     compiler = connection.ops.compiler("SQLCompiler")(Query(None), connection, connection.alias)
     positions = [i for i, x in enumerate(fields) if x]
     columns: list[Any] = [x[0].get_col(x[1]) for x in fields if x]
