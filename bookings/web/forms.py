@@ -14,12 +14,28 @@ from bookings.money import ZERO_DECIMAL
 from .presenters import WEEKDAYS, money
 
 
-class Form(forms.Form):
+class NoLabelColon:
     """Labels without Django's trailing colon: ours are phrases and questions."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+
+class Form(NoLabelColon, forms.Form):
+    pass
+
+
+def date_field(label: str, **kwargs: Any) -> forms.DateField:
+    """A date with the browser's date picker."""
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    return forms.DateField(label=label, widget=widget, **kwargs)
+
+
+def time_field(label: str) -> forms.TimeField:
+    """A wall-clock time with the browser's time picker."""
+    widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    return forms.TimeField(label=label, widget=widget)
 
 
 def apply_error(form: forms.BaseForm, exc: ApplicationError) -> None:
@@ -112,7 +128,25 @@ def active_offerings(tutor: Tutor) -> QuerySet[Offering]:
     return offered.order_by("-mode", "duration_minutes")
 
 
-class RuleForm(Form):
+def offerings_field(label: str) -> OfferingsField:
+    """Filled with the tutor's active offerings by TutorOfferingsForm."""
+    return OfferingsField(
+        label=label,
+        queryset=Offering.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one session type."},
+    )
+
+
+class TutorOfferingsForm(Form):
+    """A form with an `offerings` field listing the tutor's active offerings."""
+
+    def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(OfferingsField, self.fields["offerings"]).queryset = active_offerings(tutor)
+
+
+class RuleForm(TutorOfferingsForm):
     weekdays = forms.TypedMultipleChoiceField(
         label="Days",
         choices=WEEKDAYS,
@@ -120,33 +154,12 @@ class RuleForm(Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Pick at least one day."},
     )
-    start_time = forms.TimeField(
-        label="From", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-    )
-    end_time = forms.TimeField(
-        label="Until", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-    )
-    offerings = OfferingsField(
-        label="Sessions offered in these slots",
-        queryset=Offering.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choose at least one session type."},
-    )
-    valid_from = forms.DateField(
-        label="Starting on (optional)",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    valid_until = forms.DateField(
-        label="Ending on (optional)",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
+    start_time = time_field("From")
+    end_time = time_field("Until")
+    offerings = offerings_field("Sessions offered in these slots")
+    valid_from = date_field("Starting on (optional)", required=False)
+    valid_until = date_field("Ending on (optional)", required=False)
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
-
-    def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        cast(OfferingsField, self.fields["offerings"]).queryset = active_offerings(tutor)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -162,12 +175,8 @@ class RuleForm(Form):
 
 
 class BlockForm(Form):
-    first_day = forms.DateField(
-        label="First day off", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
-    last_day = forms.DateField(
-        label="Last day off", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
+    first_day = date_field("First day off")
+    last_day = date_field("Last day off")
     reason = forms.CharField(label="Note (optional)", max_length=200, required=False)
 
     def clean(self) -> dict[str, Any]:
@@ -178,23 +187,10 @@ class BlockForm(Form):
         return data
 
 
-class OneOffSlotForm(Form):
-    day = forms.DateField(
-        label="Date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
-    start_time = forms.TimeField(
-        label="Starts at", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-    )
-    offerings = OfferingsField(
-        label="Sessions offered",
-        queryset=Offering.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choose at least one session type."},
-    )
-
-    def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        cast(OfferingsField, self.fields["offerings"]).queryset = active_offerings(tutor)
+class OneOffSlotForm(TutorOfferingsForm):
+    day = date_field("Date")
+    start_time = time_field("Starts at")
+    offerings = offerings_field("Sessions offered")
 
 
 def https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
@@ -204,7 +200,7 @@ def https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
     return field.formfield(**kwargs)
 
 
-class TutorSettingsForm(forms.ModelForm):
+class TutorSettingsForm(NoLabelColon, forms.ModelForm):
     class Meta:
         model = Tutor
         fields = [
@@ -227,12 +223,8 @@ class TutorSettingsForm(forms.ModelForm):
         }
         widgets = {"bio": forms.Textarea(attrs={"rows": 4})}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
 
-
-class OfferingForm(forms.ModelForm):
+class OfferingForm(NoLabelColon, forms.ModelForm):
     """An offering with its price typed in major units ("90" or "90.50")."""
 
     price = forms.DecimalField(label="Price", min_value=Decimal(0), max_digits=9, decimal_places=2)
@@ -265,7 +257,6 @@ class OfferingForm(forms.ModelForm):
         formfield_callback = https_urls
 
     def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
-        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.tutor = tutor
         self.instance.tutor = tutor
