@@ -26,8 +26,14 @@ from .models import Booking, Offering, Slot, Tutor
 M = TypeVar("M", bound=Model)
 
 
-def _fields(model: type[Model]) -> list[Field]:
-    return list(model._meta.concrete_fields)
+@functools.cache
+def _fields(model: type[Model]) -> tuple[Field, ...]:
+    return tuple(model._meta.concrete_fields)
+
+
+@functools.cache
+def _attnames(model: type[Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in _fields(model))
 
 
 def _columns(model: type[Model], alias: str) -> str:
@@ -73,10 +79,10 @@ def _convert(row: Sequence[Any], fields: Columns) -> list[Any]:
 def _instance(model: type[M], values: Sequence[Any]) -> M | None:
     """A model instance from converted concrete-field values; None for a missing LEFT
     JOIN partner (its primary key is NULL)."""
-    names = [f.attname for f in _fields(model)]
+    names = _attnames(model)
     if values[names.index(model._meta.pk.attname)] is None:
         return None
-    return model.from_db(connection.alias, names, list(values))
+    return model.from_db(connection.alias, list(names), list(values))
 
 
 # --- the slot, with its tutor locked ------------------------------------------------------

@@ -206,10 +206,10 @@ class BookingRescheduleView(APIView):
         booking = selectors.booking_by_token(token)
         data = RescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.booking_reschedule(
+        moved = services.booking_reschedule(
             booking_id=booking.pk, slot_id=data.validated_data["slot"], now=timezone.now()
         )
-        return booking_response(selectors.booking_by_token(token))
+        return booking_response(moved)  # as cancel: the service's row, fully loaded
 
 
 @extend_schema(

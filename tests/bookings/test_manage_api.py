@@ -102,6 +102,7 @@ def test_rescheduling_moves_the_booking_and_raises_the_sequence(api, confirmed, 
     response = api.post(url(confirmed, "reschedule/"), {"slot": other.pk}, format="json")
     assert response.status_code == 200
     assert response.json()["slot"] == other.pk
+    assert response.json()["start"] == other.start.isoformat().replace("+00:00", "Z")
     confirmed.refresh_from_db()
     assert confirmed.slot == other
     assert confirmed.sequence == 1
