@@ -376,6 +376,14 @@ class Booking(models.Model):
         max_length=20, choices=BookingStatus.choices, default=BookingStatus.PENDING_PAYMENT
     )
     hold_expires_at = models.DateTimeField(null=True, blank=True)
+    # Who asked for the hold, as a keyed digest of their network address (never the
+    # address itself): the limit on unpaid holds per client counts by it.
+    client_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # The web form's one-time key: the same submission sent twice (a double tap, Back
+    # and resend) finds this booking instead of making a second hold.
+    request_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
     # What the cancellation policy gave back when the booking was cancelled (minor units).
     refund_amount = models.PositiveIntegerField(default=0)
     manage_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
@@ -400,6 +408,12 @@ class Booking(models.Model):
             models.Index(
                 fields=["student_email", "hold_expires_at"],
                 name="booking_pending_by_email",
+                condition=Q(status=BookingStatus.PENDING_PAYMENT),
+            ),
+            # The per-client limit counts that client's unexpired holds.
+            models.Index(
+                fields=["client_digest", "hold_expires_at"],
+                name="booking_pending_by_client",
                 condition=Q(status=BookingStatus.PENDING_PAYMENT),
             ),
         ]
@@ -483,6 +497,9 @@ class NotificationKind(models.TextChoices):
     REMINDER = "reminder", "Reminder"
     HOLD_EXPIRED = "hold_expired", "Hold expired"
     LATE_PAYMENT_REFUNDED = "late_payment_refunded", "Late payment refunded"
+    # Money that could not confirm the booking (not its own checkout, short, or in another
+    # currency): recorded and refunded, student and tutor told.
+    PAYMENT_REFUSED = "payment_refused", "Payment refused and refunded"
 
 
 class Recipient(models.TextChoices):
