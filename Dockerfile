@@ -19,6 +19,8 @@ RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_ALLOWED_HOSTS=localhost \
  && useradd --create-home --uid 1000 app
 USER app
 
+# config/gunicorn.conf.py: workers, threads, timeouts and logging (no access log with
+# URLs in it: the app writes its own, redacted). WEB_CONCURRENCY and GUNICORN_THREADS size it.
+ENV GUNICORN_BIND=0.0.0.0:8000
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--timeout", "30", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: install run test lint format lock clean
+.PHONY: install prepare run dev test lint format lock clean
 
 $(BIN)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,22 @@ $(BIN)/.installed: requirements.lock requirements-dev.lock
 
 install: $(BIN)/.installed
 
-## run: set up, migrate, seed the demo tutor (empty database only), then run web + worker + beat
-run: install
+# What run and dev share: migrate, collect static files, seed the demo tutor (empty
+# database only), print where to go.
+prepare: install
 	@mkdir -p var/mail var/celery/queue var/celery/processed
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
 	@PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py welcome
+
+## run: set up, then serve web (gunicorn, config/gunicorn.conf.py) + Celery worker + beat
+run: prepare
+	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho -f Procfile start -p $(PORT)
+
+## dev: the same with Django's autoreloading runserver (its short listen queue resets bursts)
+dev: prepare
 	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} PATH="$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
@@ -51,4 +61,4 @@ lock:
 	rm -rf var/lockenv
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

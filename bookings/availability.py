@@ -2,8 +2,8 @@
 
 Two pure functions hold the rules and are shared by every caller:
 - rule_candidates(): the UTC (start, end) pairs a weekly wall-clock rule produces;
-- open_offerings(): which modes of one slot can be booked right now, given the tutor's
-  other active bookings (minimum notice, one booking per slot, travel buffer).
+- decide(): whether one slot can be booked right now and in which modes, or why not,
+  given the tutor's other active bookings (notice, one booking per slot, travel buffer).
 """
 
 import bisect
@@ -148,38 +148,92 @@ def busy_bookings(
     return [Busy(*row) for row in rows]
 
 
-def open_offerings(
+@dataclass(frozen=True)
+class Open:
+    """The slot can be booked, in these modes (each with the offering it sells)."""
+
+    offerings: dict[str, Offering]
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The slot cannot be booked (in the asked mode); `reason` is a stable code."""
+
+    reason: str
+    message: str
+
+
+# Why a slot is closed: the codes API clients see in a 409's `reason`.
+CLOSED = {
+    "withdrawn": "This slot is no longer offered.",
+    "past": "This slot has already started.",
+    "too_soon": "This slot starts too soon to be booked.",
+    "booked": "This slot was just taken.",
+    "travel_buffer": "The tutor is travelling to or from an in-person session at that time.",
+    "mode_closed": "This slot can no longer be booked in that mode.",
+    "not_offered": "Nothing is offered in this slot any more.",
+}
+
+
+def _closed(reason: str, detail: str = "") -> Closed:
+    return Closed(reason, f"{CLOSED[reason]} {detail}".strip())
+
+
+def decide(
     slot: Slot,
     *,
     now: datetime,
     busy: Iterable[Busy],
+    mode: str | None = None,
     ignore_booking_id: object = None,
-) -> dict[str, Offering]:
-    """The offerings (by mode) a student can book in `slot` at `now`; empty when none.
+    notice_from: datetime | None = None,
+) -> Open | Closed:
+    """Can `slot` be booked at `now` (in `mode`, if given), and if not, why.
 
-    - the slot is withdrawn, or starts sooner than the tutor's minimum notice → closed;
-    - it has an active booking → closed;
-    - an active in-person booking lies within the travel buffer of it → closed (the
-      tutor is travelling to or from the meeting place);
-    - any other active booking lies within the buffer → the in-person mode is dropped
-      (the tutor could not get to the meeting place in time), remote stays open.
-    `ignore_booking_id` leaves one booking out, so a booking can be moved next to itself.
+    The one place the rules live; the slot list, the hold, a reschedule and money that
+    arrives after its hold expired all ask it:
+    - a withdrawn slot, one that has started, or one starting sooner than the tutor's
+      minimum notice (counted from `notice_from`, default `now`) is closed;
+    - a slot with an active booking is closed;
+    - an active in-person booking within the travel buffer closes it (the tutor is
+      travelling to or from the meeting place);
+    - any other active booking within the buffer drops the in-person mode (the tutor
+      could not get to the meeting place in time); remote stays open.
+    `busy`: the tutor's active bookings near the slot (busy_bookings, sql.busy_around).
+    `ignore_booking_id` leaves one booking out, so a booking can be moved next to itself
+    and late money for a booking does not find the booking itself.
     """
     tutor = slot.tutor
-    if slot.removed_at is not None or slot.start < now + tutor.min_notice:
-        return {}
+    if slot.removed_at is not None:
+        return _closed("withdrawn")
+    if slot.start <= now:
+        return _closed("past")
+    if slot.start < (notice_from or now) + tutor.min_notice:
+        return _closed("too_soon")
     offers = slot.offerings()
+    if not offers:
+        return _closed("not_offered")
     buffer = tutor.travel_buffer
+    buffered = False
     for b in busy:
         if b.tutor_id != slot.tutor_id or b.booking_id == ignore_booking_id:
             continue
         if b.slot_id == slot.id:
-            return {}
+            return _closed("booked")
         if b.start < slot.end + buffer and b.end > slot.start - buffer:
             if b.mode == Mode.IN_PERSON:
-                return {}
-            offers.pop(Mode.IN_PERSON.value, None)
-    return offers
+                return _closed("travel_buffer")
+            buffered = True
+    if buffered:
+        offers.pop(Mode.IN_PERSON.value, None)
+    if mode is not None and mode not in offers:
+        if buffered and mode == Mode.IN_PERSON:
+            return _closed("travel_buffer", "It can still be booked as a remote session.")
+        if offers:
+            still = ", ".join(Mode(m).label for m in offers)
+            return _closed("mode_closed", f"Still open: {still}.")
+        return _closed("not_offered")
+    return Open(offers) if offers else _closed("travel_buffer")
 
 
 # --- materialising rules into slots -------------------------------------------------------

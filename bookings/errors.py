@@ -13,6 +13,7 @@ class ApplicationError(Exception):
         *,
         status: int | None = None,
         fields: dict[str, Any] | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -20,13 +21,20 @@ class ApplicationError(Exception):
         if status is not None:
             self.status = status
         self.fields = fields or {}
+        # For a conflict, why: a stable code more precise than `code`.
+        self.reason = reason
 
 
 class SlotUnavailable(ApplicationError):
-    """The slot (or the chosen mode in it) is not open for booking any more."""
+    """The slot (or the chosen mode in it) is not open for booking any more.
 
-    def __init__(self, message: str = "This slot was just taken or is no longer open.") -> None:
-        super().__init__("slot_unavailable", message, status=409)
+    `reason` is one of availability.CLOSED's codes (booked, travel_buffer, too_soon...).
+    """
+
+    def __init__(
+        self, message: str = "This slot was just taken.", *, reason: str = "booked"
+    ) -> None:
+        super().__init__("slot_unavailable", message, status=409, reason=reason)
 
 
 class NotFound(ApplicationError):

@@ -1,7 +1,8 @@
 """The tutor's private calendar feed: one URL a calendar app subscribes to.
 
 The secret is in the path (webcal:// clients drop query strings and cannot send
-headers); rotating it (services.tutor_rotate_feed) kills the old URL at once.
+headers); rotating it (services.tutor_rotate_feed) kills the old URL at once. The feed
+carries no student secret: ics builds tutor events without the manage link.
 """
 
 from datetime import timedelta
@@ -11,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from . import ics
-from .models import Booking, BookingStatus, Tutor, token_digest, token_matches
+from .models import Booking, Tutor, token_digest, token_matches
 from .selectors import TOKEN_RE
 
 FEED_HISTORY = timedelta(days=30)
@@ -28,7 +29,7 @@ def tutor_feed(request: HttpRequest, token: str) -> HttpResponse:
     bookings = (
         Booking.objects.filter(
             tutor=tutor,
-            status__in=(BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.NO_SHOW),
+            status__in=ics.EVENT_STATUSES,  # sessions that stand; never holds
             slot__end__gte=now - FEED_HISTORY,
         )
         .select_related("slot", "offering", "tutor")

@@ -18,9 +18,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+
+from . import validation
 
 
 @cache
@@ -81,21 +83,47 @@ class Tutor(models.Model):
     feed_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     feed_token_digest = models.CharField(max_length=64, unique=True, editable=False)
     min_notice_minutes = models.PositiveIntegerField(
-        default=12 * 60, help_text="Nobody can book a slot that starts sooner than this."
+        default=12 * 60,
+        validators=[MaxValueValidator(validation.MAX_NOTICE_MINUTES)],
+        help_text="Nobody can book a slot that starts sooner than this. At most 30 days "
+        "(43200 minutes).",
     )
     travel_buffer_minutes = models.PositiveIntegerField(
         default=30,
-        help_text="A booked in-person session hides slots starting or ending this close to it.",
+        validators=[MaxValueValidator(validation.MAX_TRAVEL_BUFFER_MINUTES)],
+        help_text="A booked in-person session hides slots starting or ending this close to it. "
+        "At most a day (1440 minutes).",
     )
     full_refund_hours = models.PositiveIntegerField(
         default=24,
-        help_text="Students who cancel at least this long before the start get a full refund.",
+        validators=[MaxValueValidator(validation.MAX_FULL_REFUND_HOURS)],
+        help_text="Students who cancel at least this long before the start get a full refund. "
+        "At most 30 days (720 hours).",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["display_name"]
+        # The same bounds as the validators, for rows written around them: larger values
+        # overflow the date arithmetic every slot list does with them.
+        constraints = [
+            models.CheckConstraint(
+                name="tutor_min_notice_bounded",
+                condition=Q(min_notice_minutes__lte=validation.MAX_NOTICE_MINUTES),
+                violation_error_message="The minimum notice can be at most 30 days.",
+            ),
+            models.CheckConstraint(
+                name="tutor_travel_buffer_bounded",
+                condition=Q(travel_buffer_minutes__lte=validation.MAX_TRAVEL_BUFFER_MINUTES),
+                violation_error_message="The travel buffer can be at most a day.",
+            ),
+            models.CheckConstraint(
+                name="tutor_full_refund_window_bounded",
+                condition=Q(full_refund_hours__lte=validation.MAX_FULL_REFUND_HOURS),
+                violation_error_message="The full-refund window can be at most 30 days.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.display_name
@@ -135,11 +163,25 @@ class Offering(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices)
     title = models.CharField(max_length=120)
     description = models.TextField(blank=True)
-    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(15)])
+    duration_minutes = models.PositiveIntegerField(
+        validators=[
+            MinValueValidator(validation.MIN_DURATION_MINUTES),
+            MaxValueValidator(validation.MAX_DURATION_MINUTES),
+        ],
+        help_text="From 15 minutes to 12 hours (720 minutes).",
+    )
     price_amount = models.PositiveIntegerField(
-        # Stripe Checkout refuses charges below about 0.50 (USD) / 50 (JPY).
-        validators=[MinValueValidator(50, "Stripe's smallest charge is 50 minor units.")],
-        help_text="In the currency's minor unit (cents); at least 50.",
+        # Stripe Checkout refuses charges below about 0.50 (USD) / 50 (JPY), and above
+        # eight digits in any currency.
+        validators=[
+            MinValueValidator(
+                validation.MIN_PRICE_AMOUNT, "Stripe's smallest charge is 50 minor units."
+            ),
+            MaxValueValidator(
+                validation.MAX_PRICE_AMOUNT, "Stripe's largest charge is 99,999,999 minor units."
+            ),
+        ],
+        help_text="In the currency's minor unit (cents); from 50 to 99,999,999.",
     )
     currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
     video_url = models.URLField(blank=True, help_text="Remote sessions: the video call link.")
@@ -153,6 +195,17 @@ class Offering(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="offering_duration_at_least_15_min", condition=Q(duration_minutes__gte=15)
+            ),
+            models.CheckConstraint(
+                name="offering_duration_at_most_12_h",
+                condition=Q(duration_minutes__lte=validation.MAX_DURATION_MINUTES),
+                violation_error_message="A session can last at most 12 hours.",
+            ),
+            models.CheckConstraint(
+                name="offering_price_bounded",
+                condition=Q(price_amount__gte=validation.MIN_PRICE_AMOUNT)
+                & Q(price_amount__lte=validation.MAX_PRICE_AMOUNT),
+                violation_error_message="The price must be from 50 to 99,999,999 minor units.",
             ),
             models.CheckConstraint(
                 name="offering_remote_has_video_link",
@@ -429,9 +482,6 @@ class Booking(models.Model):
                 | Q(hold_expires_at__isnull=False),
             ),
         ]
-
-    # Set by services.booking_hold when the checkout URL is known without a network call.
-    payment_url: str | None = None
 
     def __str__(self) -> str:
         return f"{self.student_name} · {self.slot} · {self.status}"

@@ -14,19 +14,26 @@ refusal stops at once and shows as failed in the admin.
 """
 
 import logging
+import re
 import smtplib
 import time as monotonic_time
 from datetime import datetime, timedelta
+from email import encoders
+from email.mime.base import MIMEBase
 from typing import Any
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 
 from . import ics
+from .ics import one_line
 from .models import (
     Booking,
     BookingStatus,
@@ -35,6 +42,7 @@ from .models import (
     NotificationKind,
     NotificationState,
     Recipient,
+    is_timezone,
 )
 from .money import format_money
 
@@ -173,9 +181,23 @@ def notify_rescheduled(booking: Booking, *, now: datetime, old_start: datetime) 
     _owe(booking, rows + _reminders(booking, now=now), now=now)
 
 
+def hold_expired_email_delay() -> timedelta:
+    return timedelta(minutes=settings.BOOKING_HOLD_EXPIRED_EMAIL_DELAY_MINUTES)
+
+
 def notify_hold_expired(booking: Booking, *, now: datetime) -> None:
-    rows = _due_now(booking, NotificationKind.HOLD_EXPIRED, Recipient.STUDENT, now=now, key="1")
-    _owe(booking, rows, now=now)
+    """Owed a little later than the expiry: a student still on the checkout page may pay
+    in the next minutes, and "nothing was charged" must not be followed by "confirmed"
+    or "refunded". Delivery drops it if that happened (see _stale)."""
+    row = _row(
+        booking,
+        NotificationKind.HOLD_EXPIRED,
+        Recipient.STUDENT,
+        key="1",
+        due_at=now + hold_expired_email_delay(),
+        context=_version(booking),
+    )
+    _owe(booking, [row], now=now)
 
 
 def notify_late_payment_refunded(
@@ -188,6 +210,31 @@ def notify_late_payment_refunded(
         now=now,
         key="1",
         extra={"refund_amount": amount, "why": why},
+    )
+    _owe(booking, rows, now=now)
+
+
+# Why money could not pay for a booking, as the emails say it.
+REFUSAL_REASONS = {
+    "wrong_amount": "the amount paid was not the session's price",
+    "wrong_currency": "it was paid in a different currency from the session's price",
+    "not_its_checkout": "it did not come through this booking's own checkout page",
+}
+
+
+def notify_payment_refused(
+    booking: Booking, *, now: datetime, amount: int, currency: str, why: str
+) -> None:
+    """Money that could not confirm the booking was refunded in full: student and tutor
+    are told once per distinct refusal (its reason, amount and currency)."""
+    currency = one_line(currency).lower()[:3]
+    rows = _due_now(
+        booking,
+        NotificationKind.PAYMENT_REFUSED,
+        *BOTH,
+        now=now,
+        key=f"{one_line(why)[:40]}-{amount}-{currency}",
+        extra={"refused_amount": amount, "refused_currency": currency, "why": why},
     )
     _owe(booking, rows, now=now)
 
@@ -208,6 +255,17 @@ def enqueue(notification_id: int) -> None:
 
 
 # --- rendering ----------------------------------------------------------------------------
+#
+# Every stored string (names, titles, places, notes, addresses) is an input: old rows and
+# admin edits never passed the API's checks. Headers get ics.one_line values only, so
+# nothing can end a header; the templates get plain values, never model objects, so a
+# template cannot reach a secret its reader must not see (the tutor's emails carry no
+# manage link: the context given to them has none).
+
+
+def _zone(*names: str) -> str:
+    """The first of `names` that is a real IANA zone (a stored value may not be)."""
+    return next((name for name in names if name and is_timezone(name)), "UTC")
 
 
 def _when(value: datetime, zone_name: str) -> str:
@@ -227,81 +285,159 @@ SUBJECTS = {
     (NotificationKind.LATE_PAYMENT_REFUNDED, Recipient.STUDENT): (
         "Refunded: your payment for {date} arrived too late"
     ),
+    (NotificationKind.PAYMENT_REFUSED, Recipient.STUDENT): (
+        "Refunded: a payment for your session on {date} could not be accepted"
+    ),
+    (NotificationKind.PAYMENT_REFUSED, Recipient.TUTOR): (
+        "Refunded: a payment from {student} for {date} could not be accepted"
+    ),
 }
 WITH_INVITE = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.CANCELLED}
+JOINING = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.REMINDER}
 
 
-def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
+def _address(value: str) -> str:
+    """A stored email address fit for To/Reply-To, or ValueError (a permanent failure:
+    retrying will not fix the address). Django's EmailField accepts quoted local parts
+    with control characters in them ("a\\vb"@x.org), which would end the header."""
+    address = value.strip()
+    try:
+        validate_email(address)  # one mailbox: no list, no display name
+    except ValidationError:
+        raise ValueError("the stored email address is not one valid address") from None
+    if one_line(address) != address or " " in address:
+        raise ValueError("the stored email address cannot be used in a header")
+    return address
+
+
+def _context(n: Notification) -> dict[str, Any]:
+    """What the templates may show. The manage link is there for the student only."""
     booking, tutor, offering = n.booking, n.booking.tutor, n.booking.offering
     ctx = n.context
+    to_student = n.recipient == Recipient.STUDENT
+    tutor_zone = _zone(tutor.timezone)
+    reader_zone = _zone(booking.student_timezone, tutor_zone) if to_student else tutor_zone
     start = datetime.fromisoformat(ctx["start"])
     end = datetime.fromisoformat(ctx["end"])
-    to_student = n.recipient == Recipient.STUDENT
-    reader_zone = (booking.student_timezone or tutor.timezone) if to_student else tutor.timezone
-    context = {
-        "n": n,
-        "booking": booking,
-        "tutor": tutor,
-        "offering": offering,
+    refused_currency = ctx.get("refused_currency") or booking.currency
+    context: dict[str, Any] = {
         "to_student": to_student,
+        "student_name": one_line(booking.student_name, limit=200),
+        "student_email": one_line(booking.student_email, limit=254),
+        "tutor_name": one_line(tutor.display_name, limit=200),
+        "title": one_line(offering.title, limit=200),
         "remote": booking.mode == Mode.REMOTE,
-        "mode_label": Mode(booking.mode).label,
+        "mode_label": Mode(booking.mode).label if booking.mode in Mode.values else "",
+        # The way in, only in messages about a session that stands.
+        "video_url": ics.safe_url(offering.video_url) if n.kind in JOINING else "",
+        "place_name": one_line(offering.place_name),
+        "place_address": one_line(offering.place_address),
+        "map_link": ics.map_link(offering.place_address),
+        "notes": ics.text_block(booking.notes) if not to_student else "",
         "when": _when(start, reader_zone),
-        "when_tutor": _when(start, tutor.timezone),
+        "when_tutor": _when(start, tutor_zone),
+        "show_tutor_time": to_student and reader_zone != tutor_zone,
+        "date": f"{start.astimezone(ZoneInfo(reader_zone)):%a %-d %b, %H:%M %Z}",
         "minutes": int((end - start).total_seconds() // 60),
         "old_when": _when(datetime.fromisoformat(ctx["old_start"]), reader_zone)
         if "old_start" in ctx
         else "",
-        "map_link": ics.map_link(offering.place_address),
-        "manage_url": booking.manage_url,
-        "tutor_url": f"{settings.PUBLIC_BASE_URL}/t/{tutor.slug}/",
+        "tutor_url": f"{settings.PUBLIC_BASE_URL}/t/{quote(one_line(tutor.slug))}/",
         "price": format_money(booking.price_amount, booking.currency),
         "refund": format_money(ctx.get("refund_amount", 0), booking.currency),
         "refund_amount": ctx.get("refund_amount", 0),
         "cancelled_by": ctx.get("cancelled_by", ""),
         "offset": offset_label(ctx.get("offset_minutes", 0)),
         "why": ctx.get("why", ""),
+        "refused": format_money(ctx.get("refused_amount", 0), refused_currency),
+        "refused_why": REFUSAL_REASONS.get(
+            ctx.get("why", ""), "it could not be matched to this booking"
+        ),
+        # What the booking is now, for messages that say where things stand.
+        "status": booking.status,
     }
-    subject = SUBJECTS[(n.kind, n.recipient)].format(  # type: ignore[index]
-        title=offering.title,
-        tutor=tutor.display_name,
-        student=booking.student_name,
-        date=f"{start.astimezone(ZoneInfo(reader_zone)):%a %-d %b, %H:%M %Z}",
+    if to_student:
+        context["manage_url"] = booking.manage_url
+    return context
+
+
+def _subject(n: Notification, context: dict[str, Any]) -> str:
+    template = SUBJECTS[(n.kind, n.recipient)]  # type: ignore[index]
+    subject = template.format(
+        title=context["title"],
+        tutor=context["tutor_name"],
+        student=context["student_name"],
+        date=context["date"],
         offset=context["offset"],
     )
+    return one_line(subject, limit=250)
+
+
+class _Email(EmailMultiAlternatives):
+    """Lets a ready-made MIME part stand as an alternative: Django would re-encode a
+    text/* alternative as 8bit text with the transport's line ends, and an iCalendar
+    file must keep its exact UTF-8 bytes and CRLFs."""
+
+    def _create_mime_attachment(self, content: Any, mimetype: str) -> Any:
+        if isinstance(content, MIMEBase):
+            return content
+        return super()._create_mime_attachment(content, mimetype)  # type: ignore[misc]
+
+
+def calendar_part(body: bytes, *, method: str, mimetype: str = "text/calendar") -> MIMEBase:
+    """The invite's bytes as a MIME part: UTF-8 declared, METHOD in the Content-Type
+    (what Outlook and Gmail key on), base64 so no relay rewraps or re-encodes it."""
+    maintype, subtype = mimetype.split("/", 1)
+    part = MIMEBase(maintype, subtype, charset="utf-8", method=method)
+    part.set_payload(body)
+    encoders.encode_base64(part)
+    return part
+
+
+def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
+    booking, tutor = n.booking, n.booking.tutor
+    context = _context(n)
+    to_student = context["to_student"]
     template = f"emails/{n.kind}"
-    to = [booking.student_email] if to_student else [tutor.email]
-    message = EmailMultiAlternatives(
-        subject=subject,
+    to = [_address(booking.student_email if to_student else tutor.email)]
+    try:
+        reply_to = [_address(tutor.email if to_student else booking.student_email)]
+    except ValueError:
+        reply_to = []  # the message still goes; the reader cannot reply with one click
+    message = _Email(
+        subject=_subject(n, context),
         body=render_to_string(f"{template}.txt", context),
         to=to,
-        reply_to=[tutor.email] if to_student else [booking.student_email],
+        reply_to=reply_to,
         # Stable per row: if a crash makes us send twice, mail servers and clients
-        # recognise the copy.
-        headers={"Message-ID": f"<notification-{n.pk}@{_host()}>"},
+        # recognise the copy. The booking's UUID keeps it unique across databases (a
+        # reused row id must never look like a message the reader already has).
+        headers={"Message-ID": f"<notification-{n.pk}.{booking.pk}@{_host()}>"},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     if n.kind in WITH_INVITE:
-        cancelled = n.kind == NotificationKind.CANCELLED
-        method = "CANCEL" if cancelled else "REQUEST"
-        invite = ics.booking_calendar(
-            booking,
-            now=now,
-            for_tutor=not to_student,
-            start=start,
-            end=end,
-            sequence=ctx["sequence"],
-            cancelled=cancelled,
-        ).decode()
+        version = ics.Version(
+            start=datetime.fromisoformat(n.context["start"]),
+            end=datetime.fromisoformat(n.context["end"]),
+            sequence=n.context["sequence"],
+            cancelled=n.kind == NotificationKind.CANCELLED,
+        )
+        method = "CANCEL" if version.cancelled else "REQUEST"
+        invite = ics.version_calendar(booking, version, now=now, for_tutor=not to_student)
         # The shape Gmail, Outlook and Apple Mail recognise: the calendar as a part of the
         # alternative (with its METHOD), and the same file as an invite.ics attachment.
-        message.attach_alternative(invite, f"text/calendar; method={method}")
-        message.attach("invite.ics", invite, "application/ics")
+        message.attach_alternative(calendar_part(invite, method=method), "text/calendar")
+        attachment = calendar_part(invite, method=method, mimetype="application/ics")
+        attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
+        message.attach(attachment)
     return message
 
 
 def _host() -> str:
-    return settings.PUBLIC_BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    """The right-hand side of our Message-IDs: the site's host name when it is a plain
+    dot-atom (an IP literal like [::1] is not), else localhost."""
+    host = urlsplit(settings.PUBLIC_BASE_URL).hostname or ""
+    return host if re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", host) else "localhost"
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -321,15 +457,32 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+# What a booking's later messages may have said: once one of these is owed, an earlier
+# "hold expired, nothing was charged" would contradict it.
+_MONEY_CAME = (NotificationKind.LATE_PAYMENT_REFUNDED, NotificationKind.PAYMENT_REFUSED)
+
+
 def _stale(n: Notification) -> str:
-    """Why a row is no longer worth sending, or ''. A reminder for a moved or cancelled
-    session is exactly the stale message other schedulers are known for."""
+    """Why a row is no longer worth sending, or ''. One story per booking: a message
+    that a later change (or a later message) contradicts is dropped at delivery, where
+    the booking is read as it is now. A reminder for a moved or cancelled session is
+    exactly the stale message other schedulers are known for."""
     booking = n.booking
     if n.kind == NotificationKind.REMINDER:
         if booking.status != BookingStatus.CONFIRMED:
             return f"booking is {booking.status}"
         if booking.slot.start.isoformat() != n.context.get("start"):
             return "booking was moved"
+    # A reschedule or a cancellation raised the SEQUENCE: its own message says what
+    # stands now, and an older invite arriving after it would put back a dead time.
+    versioned = n.kind in (NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED)
+    if versioned and booking.sequence != n.context.get("sequence"):
+        return "a newer version of the booking was announced"
+    if n.kind == NotificationKind.HOLD_EXPIRED:
+        if booking.status != BookingStatus.EXPIRED:
+            return f"booking is {booking.status}"  # late money confirmed it after all
+        if booking.notifications.filter(kind__in=_MONEY_CAME).exists():
+            return "money came after all and was refunded: that email tells the story"
     return ""
 
 

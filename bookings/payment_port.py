@@ -4,7 +4,7 @@ Dependencies point one way: `payments` imports `bookings` (models and services),
 the reverse. The booking flows that need money moved (hold → checkout, cancel → refund)
 call the provider through this port; settings.BOOKINGS_PAYMENT_PORT names the class.
 Methods that may make slow network calls are called outside any database transaction;
-the two that only write rows (open_checkout, owe_refund) are called inside the
+the two that only write rows (open_checkout, refund_owe) are called inside the
 transaction of the change they belong to, so the record exists exactly when it does.
 """
 
@@ -43,12 +43,12 @@ class PaymentPort(Protocol):
         """The hold is gone (expired, cancelled): stop the checkout from taking money."""
         ...
 
-    def owe_refund(self, booking: "Booking", *, amount: int, reason: str) -> None:
+    def refund_owe(self, booking: "Booking", *, amount: int, reason: str) -> None:
         """Inside the cancellation's transaction (no network): record that `amount`
-        (minor units) goes back, so a crash before send_refunds() loses nothing."""
+        (minor units) goes back, so a crash before refunds_send() loses nothing."""
         ...
 
-    def send_refunds(self, booking: "Booking") -> None:
+    def refunds_send(self, booking: "Booking") -> None:
         """After the commit: pay out what the booking is owed. Safe to repeat."""
         ...
 

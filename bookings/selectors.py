@@ -5,11 +5,20 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
-from .availability import Busy, busy_bookings, open_offerings
+from .availability import Busy, Open, busy_bookings, decide
 from .errors import NotFound
-from .models import Booking, Mode, Offering, Slot, Tutor, token_digest, token_matches
+from .models import (
+    Booking,
+    BookingStatus,
+    Mode,
+    Offering,
+    Slot,
+    Tutor,
+    token_digest,
+    token_matches,
+)
 
 # What new_token() produces: URL-safe base64. Anything else cannot be a token.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -70,9 +79,9 @@ def open_slots(
         slot.tutor = tutors[slot.tutor_id]
         slot.remote_offering = offerings.get(slot.remote_offering_id or 0)
         slot.in_person_offering = offerings.get(slot.in_person_offering_id or 0)
-        offers = open_offerings(slot, now=now, busy=nearby[slot.tutor_id].around(slot))
-        if offers and (mode is None or mode in offers):
-            result.append(OpenSlot(slot, offers))
+        decision = decide(slot, now=now, mode=mode, busy=nearby[slot.tutor_id].around(slot))
+        if isinstance(decision, Open):
+            result.append(OpenSlot(slot, decision.offerings))
     return result
 
 
@@ -152,3 +161,20 @@ def tutor_bookings(
     if mode:
         qs = qs.filter(mode=mode)
     return qs.order_by("slot__start", "created_at")
+
+
+@dataclass(frozen=True)
+class HoldCounts:
+    """A tutor's unpaid holds right now: how many, and from how many clients."""
+
+    held: int
+    clients: int
+
+
+def tutor_hold_counts(*, tutor: Tutor, now: datetime) -> HoldCounts:
+    """Unexpired unpaid holds on the tutor's calendar, so a tutor sees when someone
+    sits on their time (the per-client limit keeps one client to a few). One query."""
+    rows = Booking.objects.filter(
+        tutor=tutor, status=BookingStatus.PENDING_PAYMENT, hold_expires_at__gt=now
+    ).aggregate(held=Count("pk"), clients=Count("client_digest", distinct=True))
+    return HoldCounts(held=rows["held"] or 0, clients=rows["clients"] or 0)

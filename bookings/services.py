@@ -6,7 +6,11 @@ on SQLite, where select_for_update() is a no-op, transactions begin IMMEDIATE (s
 config/settings/base.py), which serialises writers the same way.
 """
 
+import hashlib
+import hmac
+import ipaddress
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from . import notifications, sql
-from .availability import Busy, open_offerings, slots_materialise
+from .availability import Closed, Open, decide, slots_materialise
 from .errors import ApplicationError, NotFound, PaymentUnavailable, SlotUnavailable
 from .models import (
     ACTIVE_STATUSES,
@@ -75,49 +79,42 @@ def _transition(
 
 
 def _locked(booking_id: BookingId) -> Booking:
-    try:
-        return (
-            Booking.objects.select_for_update(of=("self",))
-            .select_related("slot", "tutor", "offering")
-            .get(pk=booking_id)
-        )
-    except Booking.DoesNotExist:
-        raise NotFound("No such booking.") from None
+    """The booking, locked, with its slot, tutor and offering.
+
+    The lock is taken on the booking row alone, and the joined rows read after it: on
+    PostgreSQL a locking read that joins the slot re-checks the join after waiting, and
+    a reschedule that committed meanwhile (moving the booking to another slot) would
+    make the booking vanish from the answer (a false "not found").
+    """
+    if not Booking.objects.select_for_update().filter(pk=booking_id).values_list("pk"):
+        raise NotFound("No such booking.")
+    return Booking.objects.select_related("slot", "tutor", "offering").get(pk=booking_id)
 
 
 # --- holds --------------------------------------------------------------------------------
 
 
-def _open_offering(
-    slot: Slot, mode: str, *, now: datetime, busy: list[Busy], ignore: object = None
-) -> Offering:
-    """The offering a student would book in `slot` for `mode`, or SlotUnavailable.
-
-    `busy`: the tutor's active bookings around the slot (sql.busy_around).
-    """
-    offers = open_offerings(slot, now=now, busy=busy, ignore_booking_id=ignore)
-    if mode not in offers:
-        if offers:
-            raise SlotUnavailable(
-                f"This slot can no longer be booked {Mode(mode).label.lower()}; "
-                f"still open: {', '.join(Mode(m).label for m in offers)}."
-            )
-        raise SlotUnavailable()
-    return offers[mode]
+def _offering_or_refuse(decision: Open | Closed, mode: str) -> Offering:
+    """The offering an open decision sells in `mode`; SlotUnavailable naming the reason."""
+    if isinstance(decision, Closed):
+        raise SlotUnavailable(decision.message, reason=decision.reason)
+    return decision.offerings[mode]
 
 
-def _slot_for_booking(slot_id: int, mode: str, *, lock_tutor: bool = False) -> Slot:
+def _slot_for_booking(
+    slot_id: int, mode: str, *, lock_tutor: bool = False, lock_keys: Sequence[str] = ()
+) -> Slot:
     """The slot a student asked for, with clear field errors for what can never work.
 
     `lock_tutor` also locks the slot's tutor row in the same query (holds serialise
-    per tutor, see booking_hold).
+    per tutor, see booking_hold), after the advisory `lock_keys` (see sql.slot_with_tutor).
     """
-    slot = sql.slot_with_tutor(slot_id, lock_tutor=lock_tutor)
+    slot = sql.slot_with_tutor(slot_id, lock_tutor=lock_tutor, lock_keys=lock_keys)
     if slot is None or not slot.tutor.is_active:
         raise ApplicationError(
             "invalid", "That slot does not exist.", fields={"slot": ["No such slot."]}
         )
-    if mode not in slot.offerings():
+    if mode not in {Mode.REMOTE.value, Mode.IN_PERSON.value} or slot.offering_for(mode) is None:
         offered = ", ".join(slot.offerings()) or "nothing"
         raise ApplicationError(
             "mode_not_offered",
@@ -125,6 +122,130 @@ def _slot_for_booking(slot_id: int, mode: str, *, lock_tutor: bool = False) -> S
             fields={"mode": [f"Not offered in this slot (offered: {offered})."]},
         )
     return slot
+
+
+def client_digest(address: str) -> str:
+    """A keyed digest of a client's network address: enough to count its holds, useless
+    to anyone reading the database for the address itself.
+
+    An IPv6 client is counted by its /64 network: one subscriber gets a whole /64 and
+    could otherwise hold from a fresh address each time.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        network = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    else:
+        network = str(ip)
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"client:{network}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A fresh hold and where its student pays for it."""
+
+    booking: Booking
+    payment_url: str
+
+
+def _hold_row(
+    *,
+    slot_id: int,
+    mode: str,
+    student_name: str,
+    student_email: str,
+    now: datetime,
+    notes: str,
+    student_timezone: str,
+    client: str,
+    request_key: str | None,
+) -> tuple[Booking, str | None]:
+    """The hold's transaction: the booking row, its event and its payment row. Returns
+    the booking and its checkout URL when that needs no network call (else None)."""
+    email = student_email.strip().lower()
+    digest = client_digest(client)
+    with transaction.atomic():
+        # Serialise holds per tutor: the travel buffer spans several slots, so the
+        # per-slot unique index alone could not keep two nearby holds apart. Reading
+        # the slot and locking its tutor is one query, which also serialises holds
+        # per student and client so their limits hold across tutors.
+        slot = _slot_for_booking(
+            slot_id,
+            mode,
+            lock_tutor=True,
+            lock_keys=[f"email:{email}", f"client:{digest}" if digest else ""],
+        )
+        around = sql.busy_around(
+            slot,
+            margin=slot.tutor.travel_buffer,
+            holds_of=email,
+            client=digest,
+            tutor_share=True,
+            now=now,
+        )
+        decision = decide(slot, mode=mode, now=now, busy=around.busy)
+        if isinstance(decision, Closed):
+            raise SlotUnavailable(decision.message, reason=decision.reason)
+        if around.holds_by_email >= settings.BOOKING_MAX_HOLDS_PER_EMAIL:
+            raise ApplicationError(
+                "too_many_holds",
+                f"You already hold {around.holds_by_email} unpaid slots. Pay for or cancel "
+                "one first, or wait for a hold to expire.",
+                status=409,
+            )
+        if digest and around.holds_by_client >= settings.BOOKING_MAX_HOLDS_PER_CLIENT:
+            raise ApplicationError(
+                "too_many_holds",
+                f"{around.holds_by_client} unpaid slots are already held from your network. "
+                "Pay for or cancel one first, or wait for a hold to expire.",
+                status=409,
+            )
+        if around.tutor_holds + 1 > max(
+            settings.BOOKING_MIN_HELD_PER_TUTOR,
+            settings.BOOKING_MAX_HELD_SHARE * around.tutor_slots,
+        ):
+            # Many clients together (throwaway emails, rotating addresses) must not be
+            # able to sit on a tutor's whole calendar either.
+            raise ApplicationError(
+                "too_many_holds",
+                "Many of this tutor's times are being paid for right now. Please try again "
+                f"in a few minutes (unpaid holds end after {settings.BOOKING_HOLD_MINUTES} "
+                "minutes).",
+                status=409,
+                reason="tutor_share",
+            )
+        offering = decision.offerings[mode]
+        booking = Booking.objects.create(
+            tutor=slot.tutor,
+            slot=slot,
+            offering=offering,
+            mode=mode,
+            student_name=student_name.strip(),
+            student_email=email,
+            student_timezone=student_timezone,
+            notes=notes.strip(),
+            price_amount=offering.price_amount,
+            currency=offering.currency,
+            status=BookingStatus.PENDING_PAYMENT,
+            hold_expires_at=now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+            client_digest=digest,
+            request_key=request_key,
+        )
+        BookingEvent.objects.create(
+            booking=booking,
+            to_status=BookingStatus.PENDING_PAYMENT,
+            actor=Actor.STUDENT,
+            reason="held",
+            at=now,
+        )
+        # The payment row belongs to the hold: created in the same transaction.
+        url = payment_port().open_checkout(booking)
+    return booking, url
 
 
 def booking_hold(
@@ -136,88 +257,41 @@ def booking_hold(
     now: datetime,
     notes: str = "",
     student_timezone: str = "",
-) -> Booking:
-    """Hold a slot for a student until hold_expires_at, pending payment."""
-    email = student_email.strip().lower()
-    try:
-        with transaction.atomic():
-            # Serialise holds per tutor: the travel buffer spans several slots, so the
-            # per-slot unique index alone could not keep two nearby holds apart. Reading
-            # the slot and locking its tutor is one query.
-            slot = _slot_for_booking(slot_id, mode, lock_tutor=True)
-            if slot.end <= now:
-                raise SlotUnavailable("This slot is in the past.")
-            busy, holds = sql.busy_around(
-                slot, margin=slot.tutor.travel_buffer, holds_of=email, now=now
-            )
-            if holds >= settings.BOOKING_MAX_HOLDS_PER_EMAIL:
-                raise ApplicationError(
-                    "too_many_holds",
-                    f"You already hold {holds} unpaid slots. Pay for or cancel one first, "
-                    "or wait for a hold to expire.",
-                    status=409,
-                )
-            offering = _open_offering(slot, mode, now=now, busy=busy)
-            booking = Booking.objects.create(
-                tutor=slot.tutor,
-                slot=slot,
-                offering=offering,
-                mode=mode,
-                student_name=student_name.strip(),
-                student_email=email,
-                student_timezone=student_timezone,
-                notes=notes.strip(),
-                price_amount=offering.price_amount,
-                currency=offering.currency,
-                status=BookingStatus.PENDING_PAYMENT,
-                hold_expires_at=now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
-            )
-            BookingEvent.objects.create(
-                booking=booking,
-                to_status=BookingStatus.PENDING_PAYMENT,
-                actor=Actor.STUDENT,
-                reason="held",
-                at=now,
-            )
-            # The payment row belongs to the hold: created in the same transaction.
-            booking.payment_url = payment_port().open_checkout(booking)
-    except IntegrityError:
-        # The partial unique index / exclusion constraint caught a race the check missed.
-        raise SlotUnavailable() from None
-    return booking
-
-
-@dataclass(frozen=True)
-class Hold:
-    booking: Booking
-    payment_url: str
-
-
-def booking_create(
-    *,
-    slot_id: int,
-    mode: str,
-    student_name: str,
-    student_email: str,
-    now: datetime,
-    notes: str = "",
-    student_timezone: str = "",
+    client: str = "",
+    request_key: str | None = None,
 ) -> Hold:
-    """Hold the slot, then open a checkout for it (outside the transaction).
+    """Hold a slot for a student until hold_expires_at, and open the checkout they pay at.
 
-    If the payment provider is down or refuses, the hold is released again so nothing
-    is left half-made, and PaymentUnavailable reaches the caller.
+    `client`: the student's network address; at most BOOKING_MAX_HOLDS_PER_CLIENT
+    unpaid holds come from one. `request_key`: a form's one-time key; sending the same
+    key again answers with the hold it already made (a double tap, Back and resend).
+    The checkout is opened after the hold's transaction (a network call); if the
+    provider is down or refuses, the hold is released again so nothing is left
+    half-made, and PaymentUnavailable reaches the caller.
     """
-    booking = booking_hold(
-        slot_id=slot_id,
-        mode=mode,
-        student_name=student_name,
-        student_email=student_email,
-        notes=notes,
-        student_timezone=student_timezone,
-        now=now,
-    )
-    url = booking.payment_url
+    if request_key:
+        earlier = hold_for_request(request_key)
+        if earlier is not None:
+            return earlier
+    try:
+        booking, url = _hold_row(
+            slot_id=slot_id,
+            mode=mode,
+            student_name=student_name,
+            student_email=student_email,
+            now=now,
+            notes=notes,
+            student_timezone=student_timezone,
+            client=client,
+            request_key=request_key,
+        )
+    except IntegrityError:
+        # The same form sent twice at once: the other request made the hold.
+        earlier = hold_for_request(request_key) if request_key else None
+        if earlier is not None:
+            return earlier
+        # The partial unique index / exclusion constraint caught a race the check missed.
+        raise SlotUnavailable(reason="booked") from None
     if url is None:  # the provider's checkout needs a network call: after the commit
         try:
             url = payment_port().start_checkout(booking)
@@ -225,6 +299,22 @@ def booking_create(
             booking_release(booking_id=booking.pk, reason="checkout_failed", now=now)
             raise
     return Hold(booking=booking, payment_url=url)
+
+
+def hold_for_request(request_key: str) -> Hold | None:
+    """The hold a form submission already made, with where to pay for it (or, once it
+    is paid or over, its manage page)."""
+    booking = (
+        Booking.objects.select_related("slot", "tutor", "offering")
+        .filter(request_key=request_key)
+        .first()
+    )
+    if booking is None:
+        return None
+    url = None
+    if booking.status == BookingStatus.PENDING_PAYMENT:
+        url = payment_port().checkout_url(booking)
+    return Hold(booking=booking, payment_url=url or booking.manage_url)
 
 
 def booking_release(*, booking_id: BookingId, reason: str, now: datetime) -> Booking:
@@ -286,9 +376,24 @@ def booking_confirm(
         ):
             return booking
         if booking.status == BookingStatus.EXPIRED:
+            # Late money: the hold is gone, so the slot is asked about afresh, by the
+            # same rules as a new hold (the tutor's lock first, as a hold takes it).
+            # Notice counts from when the student held it: they were in time then.
             Tutor.objects.select_for_update().get(pk=booking.tutor_id)
-            if Booking.objects.filter(slot=booking.slot_id, status__in=ACTIVE_STATUSES).exists():
-                raise SlotUnavailable("The slot was taken after this hold expired.")
+            slot = booking.slot
+            around = sql.busy_around(slot, margin=booking.tutor.travel_buffer, now=now)
+            decision = decide(
+                slot,
+                mode=booking.mode,
+                now=now,
+                busy=around.busy,
+                ignore_booking_id=booking.pk,
+                notice_from=booking.created_at,
+            )
+            if isinstance(decision, Closed):
+                raise SlotUnavailable(
+                    f"After this hold expired: {decision.message}", reason=decision.reason
+                )
         elif booking.status != BookingStatus.PENDING_PAYMENT:
             raise ApplicationError(
                 "invalid_transition", f"A {booking.status} booking cannot be confirmed.", status=409
@@ -307,7 +412,9 @@ def booking_confirm(
                     update_fields=("confirmed_at", "hold_expires_at"),
                 )
         except IntegrityError:
-            raise SlotUnavailable("The slot was taken after this hold expired.") from None
+            raise SlotUnavailable(
+                "The slot was taken after this hold expired.", reason="booked"
+            ) from None
         notifications.notify_confirmed(booking, now=now)
     return booking
 
@@ -371,14 +478,14 @@ def booking_cancel(
         if refund:
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for the retry task, never a cancellation without its money.
-            payment_port().owe_refund(booking, amount=refund, reason=f"cancelled by {actor}")
+            payment_port().refund_owe(booking, amount=refund, reason=f"cancelled by {actor}")
         if not was_held:  # nothing to tell about a hold the student dropped themselves
             notifications.notify_cancelled(booking, now=now, refund_amount=refund, by=actor)
     port = payment_port()
     if was_held:
         port.abandon_checkout(booking)
     elif refund:
-        port.send_refunds(booking)
+        port.refunds_send(booking)
     return Cancellation(booking, refund)
 
 
@@ -408,8 +515,11 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
                 "invalid", "That slot belongs to another tutor.", fields={"slot": ["No such slot."]}
             )
         Tutor.objects.select_for_update().get(pk=booking.tutor_id)
-        busy, _ = sql.busy_around(new_slot, margin=new_slot.tutor.travel_buffer, now=now)
-        offering = _open_offering(new_slot, booking.mode, now=now, busy=busy, ignore=booking.pk)
+        around = sql.busy_around(new_slot, margin=new_slot.tutor.travel_buffer, now=now)
+        decision = decide(
+            new_slot, mode=booking.mode, now=now, busy=around.busy, ignore_booking_id=booking.pk
+        )
+        offering = _offering_or_refuse(decision, booking.mode)
         if offering.duration_minutes != booking.offering.duration_minutes:
             raise ApplicationError(
                 "invalid",
@@ -423,7 +533,7 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
             with transaction.atomic():
                 booking.save(update_fields=["slot", "sequence", "updated_at"])
         except IntegrityError:
-            raise SlotUnavailable() from None
+            raise SlotUnavailable(reason="booked") from None
         BookingEvent.objects.create(
             booking=booking,
             from_status=booking.status,
@@ -453,6 +563,36 @@ def booking_late_payment_refunded(
         booking.refund_amount = amount
         booking.save(update_fields=["refund_amount", "updated_at"])
     notifications.notify_late_payment_refunded(booking, now=now, amount=amount, why=why)
+
+
+def booking_payment_refused(
+    *,
+    booking_id: BookingId,
+    amount: int,
+    currency: str,
+    why: str,
+    own_checkout: bool,
+    now: datetime,
+) -> None:
+    """Money came that cannot pay for this booking (`why`: wrong_amount, wrong_currency,
+    not_its_checkout). The payment side refunds it in full; this tells student and tutor.
+
+    When it came through the booking's own checkout, that checkout is used up: a hold
+    still waiting on it is released, so the slot does not stay held for nobody.
+    """
+    booking = _locked(booking_id)
+    if own_checkout and booking.status == BookingStatus.PENDING_PAYMENT:
+        _transition(
+            booking,
+            BookingStatus.CANCELLED,
+            actor=Actor.PAYMENT,
+            reason=f"payment refused: {why}",
+            data={"amount": amount, "currency": currency},
+            now=now,
+        )
+    notifications.notify_payment_refused(
+        booking, now=now, amount=amount, currency=currency, why=why
+    )
 
 
 def booking_mark_outcome(*, booking_id: BookingId, status: str, now: datetime) -> Booking:
@@ -663,13 +803,15 @@ TUTOR_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "tutor": ("view", "change"),
         "offering": ("view", "add", "change"),
         "availabilityrule": ("view", "add", "change", "delete"),
-        "blockedperiod": ("view", "add", "change", "delete"),
+        "blockedperiod": ("view", "add", "delete"),
         "slot": ("view", "change"),
         "booking": ("view", "change"),
         "bookingevent": ("view",),
         "notification": ("view", "change"),
     },
-    "payments": {"payment": ("view",), "refund": ("view",), "stripeevent": ("view",)},
+    # Their own payments and refunds only (payments/admin.py); Stripe's events are not
+    # tied to one tutor and carry other tutors' students: superusers only.
+    "payments": {"payment": ("view",), "refund": ("view",)},
 }
 
 

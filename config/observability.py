@@ -22,12 +22,34 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
-# Manage links and calendar feeds carry their secret in the path: never log it.
-_SECRET_PATH = re.compile(r"(/(?:api/)?bookings/|/calendar/|/payments/return/)[A-Za-z0-9_-]{16,}")
+# Secrets that travel in URLs: manage links (pages, API, invites), the tutor's calendar
+# feed, Stripe's return URL, the simulated checkout and password reset links. Tutors'
+# own pages (/tutor/bookings/<id>/) carry plain ids and stay readable.
+_SECRET_PATH = re.compile(
+    r"((?<!tutor)(?<!admin)/(?:api/)?bookings/|/calendar/|/payments/(?:return|simulated)/"
+    r"|/reset/[^/\s?#]+/(?!set-password/))"
+    r"[^/\s?#&\"'<>.]+"
+)
+# The same secrets in a query string or a form (session_id is Stripe's Checkout id).
+_SECRET_PARAM = re.compile(
+    r"(?i)((?<![A-Za-z0-9_])(?:token|session_id|secret|key|api_key|access_token|signature"
+    r"|sig|password)=)[^&\s#\"'<>;,]+"
+)
+# Anything shaped like a generated secret (secrets.token_urlsafe, Stripe's keys and ids),
+# wherever it appears: a run of 32+ URL-safe characters mixing upper and lower case.
+# Long snake_case names and hex digests have no upper case and pass untouched.
+_SECRET_SHAPE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])[A-Za-z0-9_-]{32,}"
+    r"(?![A-Za-z0-9_-])"
+)
+REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    return _SECRET_PATH.sub(r"\1[redacted]", text)
+    """The one scrubber every log line, access line and error report goes through."""
+    text = _SECRET_PATH.sub(rf"\1{REDACTED}", text)
+    text = _SECRET_PARAM.sub(rf"\1{REDACTED}", text)
+    return _SECRET_SHAPE.sub(REDACTED, text)
 
 
 class RequestIdMiddleware:
@@ -38,6 +60,9 @@ class RequestIdMiddleware:
         given = request.headers.get("X-Request-ID", "")
         rid = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id_var.set(rid)
+        # Django logs a 404 or 500 after the middleware has returned: the filter below
+        # finds the id on the request the record carries.
+        request.request_id = rid  # type: ignore[attr-defined]
         started = time.monotonic()
         try:
             response = self.get_response(request)
@@ -86,21 +111,40 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-class RequestIdFilter(logging.Filter):
+class RedactFilter(logging.Filter):
+    """Strips secrets from a record's final text: message, traceback and stack.
+
+    Applied to the formatted message (not to each argument), so a secret inside an
+    object's repr, a URL or an exception is caught too. Used by every handler we own:
+    Django's and Celery's (settings.LOGGING) and gunicorn's (config/gunicorn.conf.py).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string is logging's to report, not ours
+            message = str(record.msg)
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _plain.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+_plain = logging.Formatter()
+
+
+class RequestIdFilter(RedactFilter):
     """Puts the current request id on every record and strips secrets from it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, dict):
-            record.args = {
-                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
-            }
-        elif record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        return True
+            given = getattr(getattr(record, "request", None), "request_id", None)
+            record.request_id = given or request_id_var.get()
+        return super().filter(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -114,8 +158,10 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": redact(record.getMessage()),
         }
-        if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.exc_info or record.exc_text:
+            entry["exception"] = redact(
+                record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+            )
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -143,7 +189,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def init_sentry(dsn: str, *, environment: str, traces_sample_rate: float) -> None:
+def scrub(value: Any) -> Any:
+    """redact() over every string in an event: URLs, query strings, headers, messages."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(item) for item in value]
+    return value
+
+
+def _scrub_event(event: Any, hint: Any) -> Any:
+    return scrub(event)
+
+
+def _scrub_breadcrumb(crumb: Any, hint: Any) -> Any:
+    return scrub(crumb)
+
+
+def init_sentry(dsn: str, *, environment: str, traces_sample_rate: float, **options: Any) -> None:
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
@@ -154,4 +219,10 @@ def init_sentry(dsn: str, *, environment: str, traces_sample_rate: float) -> Non
         integrations=[DjangoIntegration(), CeleryIntegration()],
         traces_sample_rate=traces_sample_rate,
         send_default_pii=False,  # no student emails or names leave for Sentry
+        # Sentry reads log records before our handlers redact them, and sends the
+        # request's URL, query string and headers: scrub everything on the way out.
+        before_send=_scrub_event,
+        before_send_transaction=_scrub_event,
+        before_breadcrumb=_scrub_breadcrumb,
+        **options,
     )

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.views import PasswordResetView
 from bookings.feeds import tutor_feed
 from config.observability import healthz
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/", include("bookings.api.urls")),
     path("payments/", include("payments.urls")),
     path("calendar/<str:token>.ics", tutor_feed, name="tutor-feed"),
+    # Before django.contrib.auth's own: throttled, and the email goes through Celery.
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("bookings.web.urls")),
 ]

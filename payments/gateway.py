@@ -5,6 +5,7 @@ STRIPE_API_BASE points it at a local fake or stripe-mock in tests and developmen
 Every call here is a network call: never make one inside a database transaction.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,10 @@ class GatewayError(Exception):
 
 class SignatureError(Exception):
     """A webhook whose Stripe-Signature does not verify."""
+
+
+class MalformedEvent(Exception):
+    """A correctly signed webhook body that is not an event object."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ def _fail(exc: stripe.StripeError) -> GatewayError:
 def create_checkout_session(
     *,
     booking_id: str,
+    payment_id: str,
     amount: int,
     currency: str,
     product_name: str,
@@ -116,7 +122,9 @@ def create_checkout_session(
                     }
                 ],
                 "client_reference_id": booking_id,
-                "metadata": {"booking_id": booking_id},
+                # payment_id lets a webhook recognise our own session even if we
+                # crashed before storing its id (see webhooks._payment_for_session).
+                "metadata": {"booking_id": booking_id, "payment_id": payment_id},
                 "payment_intent_data": {"metadata": {"booking_id": booking_id}},
                 "customer_email": customer_email,
                 "expires_at": int(expires_at.timestamp()),
@@ -162,12 +170,27 @@ def create_refund(
 
 
 def parse_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
-    """Verify the Stripe-Signature header and return the event as a plain dict."""
+    """Verify the Stripe-Signature header and return the event as a plain dict.
+
+    SignatureError for a missing or wrong signature; MalformedEvent for a signed body
+    that is not a JSON object (Stripe never sends one, so only a bug or a test does).
+    """
     if not signature or not settings.STRIPE_WEBHOOK_SECRET:
         raise SignatureError("missing signature or webhook secret")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
-    except (stripe.SignatureVerificationError, ValueError) as exc:
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(
+            text,
+            signature,
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=stripe.Webhook.DEFAULT_TOLERANCE,  # an older signature is a replay
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
         raise SignatureError(str(exc)) from exc
-    result: dict[str, Any] = event.to_dict()
-    return result
+    try:
+        event = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedEvent("the body is not JSON") from exc
+    if not isinstance(event, dict):
+        raise MalformedEvent("the body is not a JSON object")
+    return event

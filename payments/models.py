@@ -3,7 +3,8 @@
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from bookings.models import Booking
 
@@ -18,16 +19,42 @@ class PaymentStatus(models.TextChoices):
     PAID = "paid", "Paid"
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Checkout expired"
+    # Money arrived but could not confirm the booking (not the full price, another
+    # currency, or not the booking's own checkout): it is refunded in full.
+    REFUSED = "refused", "Refused and refunded"
+
+
+class PaymentKind(models.TextChoices):
+    CHECKOUT = "checkout", "The booking's own checkout"
+    # A paid checkout session that names this booking but is not the one we opened for
+    # it: recorded so its refund has a row to hang on, never able to confirm.
+    STRAY = "stray", "Stray money (not the booking's checkout)"
+
+
+class PaymentQuerySet(models.QuerySet["Payment"]):
+    def checkouts(self) -> "PaymentQuerySet":
+        """The bookings' own checkouts (one per booking), without stray money."""
+        return self.filter(kind=PaymentKind.CHECKOUT)
 
 
 class Payment(models.Model):
-    """One checkout for one booking, and what became of its money."""
+    """One checkout for one booking, and what became of its money.
+
+    `amount`/`currency` are what the booking costs (what we asked for); the `received`
+    pair is what the provider says was actually paid. Only the booking's own checkout
+    (kind=checkout), paid in full in its currency, confirms it.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(
+        max_length=16, choices=PaymentKind.choices, default=PaymentKind.CHECKOUT
+    )
     provider = models.CharField(max_length=16, choices=Provider.choices)
     amount = models.PositiveIntegerField(help_text="Minor units.")
     currency = models.CharField(max_length=3)
+    received_amount = models.PositiveIntegerField(null=True, blank=True)
+    received_currency = models.CharField(max_length=3, blank=True)
     status = models.CharField(
         max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.OPEN
     )
@@ -39,6 +66,8 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -52,15 +81,33 @@ class Payment(models.Model):
         constraints = [
             # One checkout per booking: the session is created with an idempotency key
             # derived from the booking, so a retry finds the same session.
-            models.UniqueConstraint(fields=["booking"], name="one_payment_per_booking"),
+            models.UniqueConstraint(
+                fields=["booking"],
+                condition=Q(kind="checkout"),
+                name="one_checkout_per_booking",
+            ),
             models.CheckConstraint(
-                name="payment_refund_not_above_amount",
-                condition=Q(refunded_amount__lte=models.F("amount")),
+                name="payment_refund_not_above_received",
+                condition=Q(refunded_amount__lte=Coalesce(F("received_amount"), F("amount"))),
+            ),
+            # Money that confirmed a booking is exactly its price in its currency.
+            models.CheckConstraint(
+                name="paid_payment_is_in_full",
+                condition=~Q(status="paid")
+                | (
+                    Q(received_amount__isnull=True)
+                    | (Q(received_amount=F("amount")) & Q(received_currency=F("currency")))
+                ),
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.amount / 100:.2f} {self.currency.upper()} · {self.status}"
+
+    @property
+    def paid_amount(self) -> int:
+        """What came in: refunds can give back at most this."""
+        return self.amount if self.received_amount is None else self.received_amount
 
 
 class RefundStatus(models.TextChoices):

@@ -34,14 +34,16 @@ class PaymentsPort:
         return services.checkout_start(booking=booking, now=timezone.now()).checkout_url
 
     def checkout_url(self, booking: Booking) -> str | None:
-        payment = Payment.objects.filter(booking=booking, status=PaymentStatus.OPEN).first()
+        payment = (
+            Payment.objects.checkouts().filter(booking=booking, status=PaymentStatus.OPEN).first()
+        )
         return payment.checkout_url if payment and payment.checkout_url else None
 
     def abandon_checkout(self, booking: Booking) -> None:
         _in_worker(tasks.abandon_checkout, booking)
 
-    def owe_refund(self, booking: Booking, *, amount: int, reason: str) -> None:
-        services.booking_refund_owe(booking=booking, amount=amount, reason=reason)
+    def refund_owe(self, booking: Booking, *, amount: int, reason: str) -> None:
+        services.refund_owe_for_booking(booking=booking, amount=amount, reason=reason)
 
-    def send_refunds(self, booking: Booking) -> None:
-        _in_worker(tasks.send_refunds, booking)
+    def refunds_send(self, booking: Booking) -> None:
+        _in_worker(tasks.refunds_send, booking)

@@ -22,7 +22,7 @@ from bookings.errors import ApplicationError, PaymentUnavailable, SlotUnavailabl
 from bookings.models import Actor, Booking, BookingId, BookingStatus
 
 from . import gateway
-from .models import Payment, PaymentStatus, Provider, Refund, RefundStatus
+from .models import Payment, PaymentKind, PaymentStatus, Provider, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     Raises PaymentUnavailable, leaving the payment failed. Safe to repeat: a payment
     that already has its page is returned as it is.
     """
-    payment = Payment.objects.get(booking=booking)
+    payment = Payment.objects.checkouts().get(booking=booking)
     if payment.checkout_url:
         return payment
 
@@ -91,6 +91,7 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     try:
         session = gateway.create_checkout_session(
             booking_id=str(booking.pk),
+            payment_id=str(payment.pk),
             amount=booking.price_amount,
             currency=booking.currency,
             product_name=f"{booking.offering.title} with {booking.tutor.display_name}",
@@ -142,7 +143,9 @@ def checkout_abandon(*, booking_id: BookingId, now: datetime) -> None:
     a moment ago and the webhook is still on its way (or lost): settle from Stripe's
     own answer at once, so late money confirms or is refunded without waiting.
     """
-    payment = Payment.objects.filter(booking_id=booking_id, status=PaymentStatus.OPEN).first()
+    payment = (
+        Payment.objects.checkouts().filter(booking_id=booking_id, status=PaymentStatus.OPEN).first()
+    )
     if payment is None:
         return
     if payment.provider != Provider.STRIPE or not payment.checkout_session_id:
@@ -166,55 +169,142 @@ def checkout_abandon(*, booking_id: BookingId, now: datetime) -> None:
 @dataclass(frozen=True)
 class Settlement:
     payment: Payment
-    outcome: str  # confirmed | already_paid | refunded_late
+    outcome: str  # confirmed | already_paid | already_refused | refunded_late | refused
+
+
+@dataclass(frozen=True)
+class Money:
+    """What the provider says was paid: amount in minor units and ISO currency."""
+
+    amount: int | None
+    currency: str | None
+
+    def why_not(self, payment: Payment) -> str:
+        """Why this money cannot pay for `payment`'s booking, or "" when it can."""
+        if (self.currency or "").lower() != payment.currency:
+            return "wrong_currency"
+        if self.amount != payment.amount:
+            return "wrong_amount"
+        return ""
 
 
 def payment_succeeded(
-    *, payment_id: uuid.UUID | str, now: datetime, payment_intent: str = "", source: str
+    *,
+    payment_id: uuid.UUID | str,
+    now: datetime,
+    received: Money,
+    payment_intent: str = "",
+    source: str,
 ) -> Settlement:
     """Money arrived for this payment: confirm its booking, exactly once.
 
-    If the booking can no longer be had (its hold expired and the slot was taken, or
-    it was cancelled), the money goes back in full, automatically.
+    Only the full price in the booking's currency confirms it; other money is refused
+    and refunded in full, and student and tutor are told. If the booking can no longer
+    be had (its hold expired and the slot was taken or closed, or it was cancelled),
+    the money goes back in full, automatically.
     """
     refund: Refund | None = None
-    refund_needed = False
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("booking").get(pk=payment_id)
         if payment.status == PaymentStatus.PAID:
             return Settlement(payment, "already_paid")
-        payment.status = PaymentStatus.PAID
+        if payment.status == PaymentStatus.REFUSED:
+            return Settlement(payment, "already_refused")
+        refused = received.why_not(payment) or (
+            "not_its_checkout" if payment.kind == PaymentKind.STRAY else ""
+        )
+        payment.status = PaymentStatus.REFUSED if refused else PaymentStatus.PAID
         payment.paid_at = now
+        payment.received_amount = received.amount or 0
+        payment.received_currency = (received.currency or "").lower()[:3]
         payment.payment_intent_id = payment_intent or payment.payment_intent_id
-        payment.save(update_fields=["status", "paid_at", "payment_intent_id", "updated_at"])
-        try:
-            booking_services.booking_confirm(
+        payment.save(
+            update_fields=[
+                "status",
+                "paid_at",
+                "received_amount",
+                "received_currency",
+                "payment_intent_id",
+                "updated_at",
+            ]
+        )
+        why = refused
+        if refused:
+            booking_services.booking_payment_refused(
                 booking_id=payment.booking_id,
+                amount=payment.paid_amount,
+                currency=payment.received_currency,
+                why=refused,
+                own_checkout=payment.kind == PaymentKind.CHECKOUT,
                 now=now,
-                reason=f"paid ({source})",
-                data={"payment": str(payment.pk), "payment_intent": payment.payment_intent_id},
             )
-        except SlotUnavailable:
-            refund_needed = True
-            why = "taken"
-        except ApplicationError:
-            # Cancelled while the student was paying: the money cannot buy anything.
-            refund_needed = True
-            why = "cancelled"
-        if refund_needed:
-            # The student is told in the same transaction that records the money.
-            booking_services.booking_late_payment_refunded(
-                booking_id=payment.booking_id, amount=payment.amount, why=why, now=now
-            )
+        else:
+            try:
+                booking_services.booking_confirm(
+                    booking_id=payment.booking_id,
+                    now=now,
+                    reason=f"paid ({source})",
+                    data={"payment": str(payment.pk), "payment_intent": payment.payment_intent_id},
+                )
+            except SlotUnavailable:
+                why = "taken"
+            except ApplicationError:
+                # Cancelled while the student was paying: the money cannot buy anything.
+                why = "cancelled"
+            if why:
+                # The student is told in the same transaction that records the money.
+                booking_services.booking_late_payment_refunded(
+                    booking_id=payment.booking_id, amount=payment.amount, why=why, now=now
+                )
+        if why:
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for refunds_retry, never money kept for nothing.
-            refund = refund_owe(payment=payment, amount=payment.amount, reason="slot_unavailable")
-    if refund_needed:
-        logger.warning("late payment %s for booking %s: refunding", payment.pk, payment.booking_id)
-        if refund is not None and refund.status == RefundStatus.PENDING:
-            refund_send(refund_id=refund.pk)
-        return Settlement(payment, "refunded_late")
-    return Settlement(payment, "confirmed")
+            refund = refund_owe(
+                payment=payment,
+                amount=payment.paid_amount,
+                reason=f"refused: {refused}" if refused else "slot_unavailable",
+            )
+    if not why:
+        return Settlement(payment, "confirmed")
+    logger.warning("payment %s for booking %s refunded: %s", payment.pk, payment.booking_id, why)
+    if refund is not None and refund.status == RefundStatus.PENDING:
+        refund_send(refund_id=refund.pk)
+    return Settlement(payment, "refused" if refused else "refunded_late")
+
+
+def payment_stray(
+    *,
+    booking_id: BookingId,
+    session_id: str,
+    received: Money,
+    payment_intent: str,
+    now: datetime,
+) -> Settlement:
+    """A paid checkout that names a booking but is not the checkout we opened for it.
+
+    It can never confirm anything: the money is recorded against the booking it names
+    (so its refund has a row) and refunded in full. The session id is unique, so a
+    replay finds the same row and changes nothing.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.filter(checkout_session_id=session_id).first()
+        if payment is None:
+            booking = Booking.objects.get(pk=booking_id)
+            payment = Payment.objects.create(
+                booking=booking,
+                kind=PaymentKind.STRAY,
+                provider=Provider.STRIPE,
+                amount=booking.price_amount,
+                currency=booking.currency,
+                checkout_session_id=session_id,
+            )
+    return payment_succeeded(
+        payment_id=payment.pk,
+        now=now,
+        received=received,
+        payment_intent=payment_intent,
+        source="stray checkout",
+    )
 
 
 def payment_failed(*, payment_id: uuid.UUID | str, now: datetime, reason: str) -> None:
@@ -244,10 +334,14 @@ def settle_from_session(
     *, payment: Payment, session: gateway.CheckoutSession, now: datetime
 ) -> str:
     """Apply what Stripe says about a session (webhook, return page, reconciliation)."""
+    if session.id != payment.checkout_session_id:
+        # Only the payment's own session speaks for it.
+        return "not_its_session"
     if session.status == "complete" and session.payment_status == "paid":
         return payment_succeeded(
             payment_id=payment.pk,
             now=now,
+            received=Money(session.amount_total, session.currency),
             payment_intent=session.payment_intent or "",
             source="checkout session",
         ).outcome
@@ -312,23 +406,14 @@ def refund_owe(*, payment: Payment, amount: int, reason: str) -> Refund | None:
         existing = Refund.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
-        if payment.status != PaymentStatus.PAID:
+        if payment.status not in (PaymentStatus.PAID, PaymentStatus.REFUSED):
             return None
-        amount = min(amount, payment.amount - payment.refunded_amount)
+        amount = min(amount, payment.paid_amount - payment.refunded_amount)
         if amount <= 0:
             return None
         return Refund.objects.create(
             payment=payment, amount=amount, reason=reason, idempotency_key=key
         )
-
-
-def refund_create(*, payment: Payment, amount: int, reason: str) -> Refund | None:
-    """Give back `amount` of a paid payment now. The same (payment, reason) refunds once."""
-    refund = refund_owe(payment=payment, amount=amount, reason=reason)
-    if refund is not None and refund.status == RefundStatus.PENDING:
-        refund_send(refund_id=refund.pk)
-        refund.refresh_from_db()
-    return refund
 
 
 def refund_send(*, refund_id: int) -> None:
@@ -353,12 +438,33 @@ def refund_send(*, refund_id: int) -> None:
         if not exc.retryable:
             refund_update(refund_id=refund.pk, status=RefundStatus.FAILED, stripe_refund_id=None)
         return
-    status = {
+    refund_update(
+        refund_id=refund.pk, status=refund_status(result.status or ""), stripe_refund_id=result.id
+    )
+
+
+def refund_status(stripe_status: str) -> str:
+    """Our refund status for Stripe's (pending, requires_action and unknown ones wait)."""
+    return {
         "succeeded": RefundStatus.SUCCEEDED,
         "failed": RefundStatus.FAILED,
         "canceled": RefundStatus.FAILED,
-    }.get(result.status or "", RefundStatus.PENDING)
-    refund_update(refund_id=refund.pk, status=status, stripe_refund_id=result.id)
+    }.get(stripe_status, RefundStatus.PENDING)
+
+
+def payment_refunded_by_provider(*, payment_intent: str, amount_refunded: int) -> str:
+    """Stripe says this much of a payment is back with the payer (charge.refunded),
+    whoever asked for it (us, or someone in Stripe's dashboard). Only ever grows."""
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update().filter(payment_intent_id=payment_intent).first()
+        )
+        if payment is None:
+            return "unknown payment"
+        if amount_refunded > payment.refunded_amount:
+            payment.refunded_amount = min(amount_refunded, payment.paid_amount)
+            payment.save(update_fields=["refunded_amount", "updated_at"])
+    return "refund recorded"
 
 
 # A refund's states in the order Stripe moves them: pending, then succeeded or failed,
@@ -396,7 +502,7 @@ def refund_update(*, refund_id: int, status: str, stripe_refund_id: str | None) 
             payment.refunded_amount = min(payment.refunded_amount, succeeded)
         else:
             payment.refunded_amount = max(payment.refunded_amount, succeeded)
-        payment.refunded_amount = min(payment.amount, payment.refunded_amount)
+        payment.refunded_amount = min(payment.paid_amount, payment.refunded_amount)
         payment.save(update_fields=["refunded_amount", "updated_at"])
 
 
@@ -412,16 +518,16 @@ def refunds_retry(*, now: datetime, older_than: timedelta = timedelta(minutes=1)
     return count
 
 
-def booking_refund_owe(*, booking: Booking, amount: int, reason: str) -> Refund | None:
+def refund_owe_for_booking(*, booking: Booking, amount: int, reason: str) -> Refund | None:
     """Inside a cancellation's transaction: record what its policy gives back."""
-    payment = Payment.objects.filter(booking=booking, status=PaymentStatus.PAID).first()
+    payment = Payment.objects.checkouts().filter(booking=booking, status=PaymentStatus.PAID).first()
     if payment is None:
         logger.info("no paid payment for booking %s: nothing to refund", booking.pk)
         return None
     return refund_owe(payment=payment, amount=amount, reason=reason)
 
 
-def booking_refunds_send(*, booking_id: BookingId) -> None:
+def refunds_send(*, booking_id: BookingId) -> None:
     """After the commit: ask Stripe for every refund the booking is still owed."""
     pending = Refund.objects.filter(
         payment__booking_id=booking_id, status=RefundStatus.PENDING, stripe_refund_id__isnull=True
@@ -433,7 +539,12 @@ def booking_refunds_send(*, booking_id: BookingId) -> None:
 def simulated_pay(*, payment: Payment, now: datetime) -> Settlement:
     if payment.provider != Provider.SIMULATED:
         raise ApplicationError("not_simulated", "This is not a simulated checkout.", status=404)
-    return payment_succeeded(payment_id=payment.pk, now=now, source="simulated checkout")
+    return payment_succeeded(
+        payment_id=payment.pk,
+        now=now,
+        received=Money(payment.amount, payment.currency),
+        source="simulated checkout",
+    )
 
 
 def simulated_cancel(*, payment: Payment, now: datetime) -> None:

@@ -16,9 +16,9 @@ def retry_refunds() -> int:
     return services.refunds_retry(now=timezone.now())
 
 
-@shared_task(name="payments.tasks.send_refunds")
-def send_refunds(booking_id: str) -> None:
-    services.booking_refunds_send(booking_id=booking_id)
+@shared_task(name="payments.tasks.refunds_send")
+def refunds_send(booking_id: str) -> None:
+    services.refunds_send(booking_id=booking_id)
 
 
 @shared_task(name="payments.tasks.abandon_checkout")

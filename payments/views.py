@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bookings.api.throttles import link_throttled
 from bookings.errors import NotFound
 from bookings.selectors import booking_by_token
 
@@ -27,12 +28,18 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             {"code": "bad_signature", "message": "Signature verification failed.", "fields": {}},
             status=400,
         )
+    except gateway.MalformedEvent as exc:
+        return JsonResponse(
+            {"code": "malformed_request", "message": f"Not an event: {exc}.", "fields": {}},
+            status=400,
+        )
     # An exception here becomes a 500, and Stripe retries the event: what we want when
     # the database is briefly unavailable.
     outcome = webhooks.handle_event(event, now=timezone.now())
     return JsonResponse({"received": True, "outcome": outcome})
 
 
+@link_throttled
 def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
     """Stripe's success/cancel URL. Settles from Stripe if the webhook has not come yet,
     so the student never waits on a webhook to see "confirmed"."""
@@ -40,7 +47,7 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
         booking = booking_by_token(token)
     except NotFound:
         raise Http404 from None
-    payment = Payment.objects.filter(booking=booking).first()
+    payment = Payment.objects.checkouts().filter(booking=booking).first()
     if payment is not None and payment.status in (PaymentStatus.OPEN, PaymentStatus.EXPIRED):
         services.payment_refresh(payment=payment, now=timezone.now())
     return HttpResponseRedirect(booking.manage_path)

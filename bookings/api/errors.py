@@ -54,13 +54,20 @@ def _first_message(fields: Any) -> str:
     return str(fields)
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"code": code, "message": message, "fields": flatten(fields or {})}
+def error_body(
+    code: str, message: str, fields: dict[str, Any] | None = None, reason: str = ""
+) -> dict[str, Any]:
+    body = {"code": code, "message": message, "fields": flatten(fields or {})}
+    if reason:
+        body["reason"] = reason
+    return body
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        return Response(
+            error_body(exc.code, exc.message, exc.fields, exc.reason), status=exc.status
+        )
     if isinstance(exc, DjangoValidationError):
         messages: dict[str, Any] = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

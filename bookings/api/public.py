@@ -30,7 +30,13 @@ from .serializers import (
     booking_dict,
     slot_dict,
 )
-from .throttles import HoldsPerEmailThrottle, HoldsPerIPThrottle, ManageLinkThrottle
+from .throttles import (
+    HoldsPerIPThrottle,
+    ManageLinkThrottle,
+    client_address,
+    hold_rate_check,
+    hold_rate_record,
+)
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names them."),
@@ -133,7 +139,7 @@ def booking_response(
     responses={
         201: BookingSerializer,
         400: ERRORS[400],
-        409: conflict("slot_unavailable, too_many_holds"),
+        409: conflict("slot_unavailable (with a `reason`), too_many_holds"),
         503: OpenApiResponse(ErrorSerializer, description="payment_unavailable: no checkout."),
     },
 )
@@ -141,13 +147,20 @@ class BookingCreateView(APIView):
     """Hold a slot for the student while they pay. 409 `slot_unavailable` if it is taken."""
 
     authentication_classes: list = []
-    throttle_classes = [HoldsPerIPThrottle, HoldsPerEmailThrottle]
+    throttle_classes = [HoldsPerIPThrottle]
 
     def post(self, request: Request) -> Response:
         data = BookingCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
-        hold = services.booking_create(slot_id=params.pop("slot"), now=timezone.now(), **params)
+        hold_rate_check(params["student_email"])
+        hold = services.booking_hold(
+            slot_id=params.pop("slot"),
+            now=timezone.now(),
+            client=client_address(request),
+            **params,
+        )
+        hold_rate_record(hold.booking.student_email)
         # hold.booking arrives with its slot, tutor and offering loaded: no refetch.
         return booking_response(
             hold.booking, status_code=status.HTTP_201_CREATED, payment_url=hold.payment_url

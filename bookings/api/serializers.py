@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bookings import validation
 from bookings.models import (
     AvailabilityRule,
     BlockedPeriod,
@@ -18,7 +19,16 @@ from bookings.models import (
 )
 from bookings.selectors import OpenSlot
 
-from .fields import AwareDateTimeField, TimeZoneField, WallClockTimeField
+from .fields import (
+    AwareDateTimeField,
+    BoundedDateField,
+    EdgeModelSerializer,
+    EmailAddressField,
+    NameField,
+    TextField,
+    TimeZoneField,
+    WallClockTimeField,
+)
 
 
 def money(amount: int, currency: str) -> dict[str, Any]:
@@ -33,6 +43,10 @@ class ErrorSerializer(serializers.Serializer):
     fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Field name → messages, for validation errors.",
+    )
+    reason = serializers.CharField(
+        required=False,
+        help_text="Conflicts (409) only: why, e.g. booked, travel_buffer, too_soon, withdrawn.",
     )
 
 
@@ -119,22 +133,34 @@ class SlotQuerySerializer(serializers.Serializer):
     tutor = serializers.SlugField(required=False, help_text="A tutor's slug.")
     mode = serializers.ChoiceField(choices=Mode.choices, required=False)
     start = serializers.CharField(
-        required=False, help_text="Date (local midnight in tz) or ISO datetime. Default: now."
+        required=False,
+        max_length=64,
+        help_text="Date (local midnight in tz) or ISO datetime, from 2000 to five years "
+        "ahead. Default: now.",
     )
     end = serializers.CharField(
         required=False,
+        max_length=64,
         help_text="Date (inclusive, whole day in tz) or ISO datetime. Default: start + 7 days. "
         "At most 62 days after start.",
     )
-    tz = TimeZoneField(required=False, help_text="IANA zone to render times in. Default: UTC.")
+    tz = TimeZoneField(
+        required=False, max_length=64, help_text="IANA zone to render times in. Default: UTC."
+    )
 
 
 class BookingCreateSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     mode = serializers.ChoiceField(choices=Mode.choices)
-    student_name = serializers.CharField(max_length=120)
-    student_email = serializers.EmailField(max_length=254)
-    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    student_name = NameField()
+    student_email = EmailAddressField()
+    notes = TextField(
+        multiline=True,
+        max_length=validation.NOTES_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+    )
     student_timezone = TimeZoneField(
         max_length=64,
         required=False,
@@ -228,7 +254,7 @@ def booking_dict(booking: Booking, *, payment_url: str | None = None) -> dict[st
 # --- tutor ----------------------------------------------------------------------------------
 
 
-class TutorProfileSerializer(serializers.ModelSerializer):
+class TutorProfileSerializer(EdgeModelSerializer):
     feed_url = serializers.CharField(
         read_only=True, help_text="Private calendar feed of your sessions (subscribe to it)."
     )
@@ -251,7 +277,7 @@ class TutorProfileSerializer(serializers.ModelSerializer):
         read_only_fields = ["slug"]
 
 
-class OfferingSerializer(serializers.ModelSerializer):
+class OfferingSerializer(EdgeModelSerializer):
     class Meta:
         model = Offering
         fields = [
@@ -291,11 +317,13 @@ class OwnOfferingsMixin:
             )
 
 
-class RuleSerializer(OwnOfferingsMixin, serializers.ModelSerializer):
+class RuleSerializer(OwnOfferingsMixin, EdgeModelSerializer):
     weekdays = WeekdaysField(help_text="ISO weekdays: 1 = Monday … 7 = Sunday.")
     start_time = WallClockTimeField(help_text="Local wall-clock time in your zone, e.g. 18:00.")
     end_time = WallClockTimeField(help_text="Local wall-clock time, after the start.")
     offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
+    valid_from = BoundedDateField(required=False, allow_null=True)
+    valid_until = BoundedDateField(required=False, allow_null=True)
 
     class Meta:
         model = AvailabilityRule
@@ -311,9 +339,9 @@ class RuleSerializer(OwnOfferingsMixin, serializers.ModelSerializer):
         ]
 
 
-class BlockSerializer(serializers.ModelSerializer):
-    start = AwareDateTimeField()
-    end = AwareDateTimeField()
+class BlockSerializer(EdgeModelSerializer):
+    start = AwareDateTimeField(days_ahead=validation.PLAN_DAYS_AHEAD)
+    end = AwareDateTimeField(days_ahead=validation.PLAN_DAYS_AHEAD)
 
     class Meta:
         model = BlockedPeriod
@@ -348,7 +376,9 @@ class TutorSlotSerializer(serializers.ModelSerializer):
 
 
 class SlotCreateSerializer(OwnOfferingsMixin, serializers.Serializer):
-    start = AwareDateTimeField()
+    start = AwareDateTimeField(
+        days_ahead=validation.PLAN_DAYS_AHEAD, help_text="At most a year from now."
+    )
     offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
 
 

@@ -7,6 +7,7 @@ from django import forms
 from django.db import models
 from django.db.models import QuerySet
 
+from bookings import validation
 from bookings.errors import ApplicationError
 from bookings.models import Mode, Offering, Tutor, is_timezone
 from bookings.money import ZERO_DECIMAL
@@ -26,16 +27,80 @@ class Form(NoLabelColon, forms.Form):
     pass
 
 
-def date_field(label: str, **kwargs: Any) -> forms.DateField:
-    """A date with the browser's date picker."""
+def date_field(
+    label: str, *, days_ahead: int = validation.MAX_DAYS_AHEAD, **kwargs: Any
+) -> forms.DateField:
+    """A date with the browser's date picker, from 2000 to `days_ahead` days from today
+    (dates beyond are mistakes, and year 9999 overflows the day arithmetic)."""
     widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    return forms.DateField(label=label, widget=widget, **kwargs)
+    validators = [validation.DateWithin(days_ahead)]
+    return forms.DateField(label=label, widget=widget, validators=validators, **kwargs)
 
 
 def time_field(label: str) -> forms.TimeField:
     """A wall-clock time with the browser's time picker."""
     widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     return forms.TimeField(label=label, widget=widget)
+
+
+class TextField(forms.CharField):
+    """Free text: NFC, trimmed, no control characters (newlines and tabs only when
+    `multiline`); max_length counts the normalised text. See bookings/validation.py."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+        self.multiline = multiline
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        return validation.normalise_text(super().to_python(value) or "", multiline=self.multiline)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        validation.check_text(value, multiline=self.multiline)
+
+
+class NameField(TextField):
+    """A person's or a thing's name: one line, something visible, at most 120 characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", validation.NAME_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        validation.check_name(value)
+
+
+class EmailAddressField(forms.EmailField):
+    """An email address without control characters (Django's validator lets a quoted
+    local part carry them)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", validation.EMAIL_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        return validation.normalise_text(super().to_python(value) or "")
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        validation.check_text(value)
+
+
+class LinkField(forms.URLField):
+    """A URL without control characters; typed without a scheme it is https (Django 6's
+    default, chosen now)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("assume_scheme", "https")
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        return validation.normalise_text(super().to_python(value) or "")
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        validation.check_text(value)
 
 
 def apply_error(form: forms.BaseForm, exc: ApplicationError) -> None:
@@ -64,15 +129,13 @@ class BookingForm(Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose remote or in person."},
     )
-    student_name = forms.CharField(
+    student_name = NameField(
         label="Your name",
-        max_length=120,
         error_messages={"required": "Tell us your name."},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    student_email = forms.EmailField(
+    student_email = EmailAddressField(
         label="Email",
-        max_length=254,
         help_text="Your confirmation and calendar invite go here.",
         error_messages={
             "required": "We need your email to send the confirmation.",
@@ -80,9 +143,10 @@ class BookingForm(Form):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
-    notes = forms.CharField(
+    notes = TextField(
+        multiline=True,
         label="What do you want to work on? (optional)",
-        max_length=2000,
+        max_length=validation.NOTES_MAX_LENGTH,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
@@ -107,13 +171,31 @@ class RescheduleForm(Form):
 
 
 class TutorCancelForm(Form):
-    reason = forms.CharField(
-        label="Reason (optional, for your records)", max_length=200, required=False
+    reason = TextField(
+        label="Reason (optional, for your records)",
+        max_length=validation.REASON_MAX_LENGTH,
+        required=False,
     )
 
 
 class OfferingsField(forms.ModelMultipleChoiceField):
     """Checkboxes of the tutor's session types, each with its mode, length and price."""
+
+    def clean(self, value: Any) -> QuerySet[Offering]:
+        # An id beyond the database's integers names no offering; looked up, it would
+        # overflow the query (a 500 on SQLite) instead of being refused.
+        for pk in value if isinstance(value, list | tuple) else ():
+            try:
+                number = int(pk)
+            except (TypeError, ValueError):
+                continue  # not a number at all: the parent refuses it
+            if not 0 < number < 2**63:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super().clean(value)
 
     def label_from_instance(self, obj: Offering) -> str:
         return (
@@ -175,9 +257,11 @@ class RuleForm(TutorOfferingsForm):
 
 
 class BlockForm(Form):
-    first_day = date_field("First day off")
-    last_day = date_field("Last day off")
-    reason = forms.CharField(label="Note (optional)", max_length=200, required=False)
+    first_day = date_field("First day off", days_ahead=validation.PLAN_DAYS_AHEAD)
+    last_day = date_field("Last day off", days_ahead=validation.PLAN_DAYS_AHEAD)
+    reason = TextField(
+        label="Note (optional)", max_length=validation.REASON_MAX_LENGTH, required=False
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -188,15 +272,26 @@ class BlockForm(Form):
 
 
 class OneOffSlotForm(TutorOfferingsForm):
-    day = date_field("Date")
+    day = date_field("Date", days_ahead=validation.PLAN_DAYS_AHEAD)
     start_time = time_field("Starts at")
     offerings = offerings_field("Sessions offered")
 
 
-def https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
-    """A link typed without a scheme is https (Django 6's default, chosen now)."""
+def edge_fields(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """ModelForm fields for text, email and links go through the checks of the fields
+    above, so a model field added later is validated without anyone remembering to."""
+    if field.choices:
+        return field.formfield(**kwargs)
+    if isinstance(field, models.EmailField):
+        return field.formfield(form_class=EmailAddressField, **kwargs)
     if isinstance(field, models.URLField):
-        kwargs["assume_scheme"] = "https"
+        return field.formfield(form_class=LinkField, **kwargs)
+    if isinstance(field, models.TextField):
+        kwargs.setdefault("max_length", validation.TEXT_MAX_LENGTHS.get(field.name))
+        return field.formfield(form_class=TextField, multiline=True, **kwargs)
+    if isinstance(field, models.CharField):
+        name = field.name in validation.NAME_FIELDS
+        return field.formfield(form_class=NameField if name else TextField, **kwargs)
     return field.formfield(**kwargs)
 
 
@@ -222,6 +317,7 @@ class TutorSettingsForm(NoLabelColon, forms.ModelForm):
             "full_refund_hours": "Full refund when students cancel at least this many hours ahead",
         }
         widgets = {"bio": forms.Textarea(attrs={"rows": 4})}
+        formfield_callback = edge_fields
 
 
 class OfferingForm(NoLabelColon, forms.ModelForm):
@@ -254,7 +350,7 @@ class OfferingForm(NoLabelColon, forms.ModelForm):
             "place_address": "Shown with a map link.",
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
-        formfield_callback = https_urls
+        formfield_callback = edge_fields
 
     def __init__(self, *args: Any, tutor: Tutor, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -270,10 +366,24 @@ class OfferingForm(NoLabelColon, forms.ModelForm):
                 Decimal(amount) if currency in ZERO_DECIMAL else Decimal(amount) / 100
             )
 
+    def _minor(self, price: Decimal) -> int:
+        minor = price if self.instance.currency in ZERO_DECIMAL else price * 100
+        return int(minor.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def clean_price(self) -> Decimal:
+        """Within what Stripe charges (the model's bounds, in minor units)."""
+        price: Decimal = self.cleaned_data["price"]
+        amount, currency = self._minor(price), self.instance.currency
+        if amount < validation.MIN_PRICE_AMOUNT:
+            lowest = money(validation.MIN_PRICE_AMOUNT, currency)
+            raise forms.ValidationError(f"The price must be at least {lowest}.")
+        if amount > validation.MAX_PRICE_AMOUNT:
+            highest = money(validation.MAX_PRICE_AMOUNT, currency)
+            raise forms.ValidationError(f"The price can be at most {highest}.")
+        return price
+
     def changes(self) -> dict[str, Any]:
         """The cleaned fields as services.offering_save takes them (price in minor units)."""
         data = {name: self.cleaned_data[name] for name in self.Meta.fields}
-        price: Decimal = self.cleaned_data["price"]
-        minor = price if self.instance.currency in ZERO_DECIMAL else price * 100
-        data["price_amount"] = int(minor.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        data["price_amount"] = self._minor(self.cleaned_data["price"])
         return data

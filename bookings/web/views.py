@@ -6,22 +6,32 @@ availability and offerings. Each view parses a form, calls a service or a select
 and renders; presenters.py shapes results for the templates.
 """
 
+import re
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import Throttled
 
 from bookings import selectors, services
+from bookings.api.throttles import (
+    client_address,
+    hold_rate_check,
+    hold_rate_record,
+    link_throttled,
+)
 from bookings.errors import ApplicationError, NotFound, SlotUnavailable
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -159,6 +169,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     context: dict[str, Any] = {"tutor": tutor, "zone": zone, "chosen": chosen}
 
     if request.method == "GET":
+        context["request_key"] = new_request_key()
         if chosen is not None and not mode and len(chosen.modes) == 1:
             mode = chosen.modes[0].mode
         form = BookingForm(
@@ -169,6 +180,13 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
             return _taken(request, form, context, slot_id=slot_id, mode=mode)
         return render(request, "bookings/book.html", {**context, "form": form})
 
+    # The same submission again (a double tap, or Back after paying and resend): show
+    # what it already made instead of a second hold or a false "just taken".
+    request_key = _request_key(request.POST.get("request_key"))
+    earlier = services.hold_for_request(request_key) if request_key else None
+    if earlier is not None:
+        return redirect(earlier.payment_url)
+    context["request_key"] = request_key or new_request_key()
     form = BookingForm(request.POST, modes=_mode_choices(tutor, chosen))
     if not form.is_valid():
         if chosen is None:
@@ -176,13 +194,23 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "bookings/book.html", {**context, "form": form})
     data = form.cleaned_data
     try:
-        hold = services.booking_create(
+        hold_rate_check(data["student_email"], request=request)
+    except Throttled as exc:
+        form.add_error(None, f"Too many booking attempts. Please try again in {_wait(exc)}.")
+        response = render(request, "bookings/book.html", {**context, "form": form})
+        response.status_code = 429
+        response["Retry-After"] = str(int(getattr(exc, "wait", None) or 60))
+        return response
+    try:
+        hold = services.booking_hold(
             slot_id=data["slot"],
             mode=data["mode"],
             student_name=data["student_name"],
             student_email=data["student_email"],
             notes=data["notes"],
             student_timezone=data["student_timezone"],
+            client=client_address(request),
+            request_key=request_key,
             now=now,
         )
     except SlotUnavailable as exc:
@@ -192,7 +220,25 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         if chosen is None:
             return _taken(request, form, context, slot_id=slot_id, mode=mode)
         return render(request, "bookings/book.html", {**context, "form": form})
+    hold_rate_record(hold.booking.student_email)
     return redirect(hold.payment_url)
+
+
+def _wait(exc: Throttled) -> str:
+    minutes = max(1, round((getattr(exc, "wait", None) or 60) / 60))
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
+_REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_request_key() -> str:
+    """A one-time key for one booking form: its submissions all mean the same hold."""
+    return secrets.token_urlsafe(24)
+
+
+def _request_key(value: str | None) -> str | None:
+    return value if value and _REQUEST_KEY.fullmatch(value) else None
 
 
 def _taken(
@@ -231,6 +277,7 @@ def _taken(
 
 
 @require_GET
+@link_throttled
 def manage(request: HttpRequest, token: str) -> HttpResponse:
     """The student's private page: the booking's state and what they can do next."""
     booking = _booking(token)
@@ -248,6 +295,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@link_throttled
 def cancel(request: HttpRequest, token: str) -> HttpResponse:
     """Say what the policy refunds, then cancel once the student confirms."""
     booking = _booking(token)
@@ -287,6 +335,7 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@link_throttled
 def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     """Pick another open slot (same mode and length), confirm, move."""
     booking = _booking(token)
@@ -377,6 +426,8 @@ def dashboard(request: HttpRequest, tutor: Tutor) -> HttpResponse:
             "zone": tutor.timezone,
             "days": presenters.tutor_upcoming(tutor=tutor, now=now),
             "awaiting": presenters.tutor_awaiting_outcome(tutor=tutor, now=now),
+            "holds": selectors.tutor_hold_counts(tutor=tutor, now=now),
+            "max_client_holds": settings.BOOKING_MAX_HOLDS_PER_CLIENT,
             "now": now,
         },
     )
@@ -649,9 +700,13 @@ def slot_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
     else:
         messages.success(request, "Slot removed. Students can no longer book it.")
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+    # A path on this site only: redirect() would read anything else as a view name
+    # (and fail with a 500 on "9999-12-31"), or send the tutor to another host.
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
         back = reverse("web:tutor-slots")
-    return redirect(back)
+    return HttpResponseRedirect(back)
 
 
 @tutor_required

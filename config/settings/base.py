@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "accounts",
     "bookings",
     "payments",
 ]
@@ -60,7 +61,12 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)  # hours
 # Username and IP together: an attacker cannot lock the tutor out from elsewhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# The client address as the API's throttles see it (PROXY_COUNT trusted proxies): on its
+# own axes would take REMOTE_ADDR, the proxy's, shared by every client behind it.
+AXES_CLIENT_IP_CALLABLE = "accounts.limits.client_ip"
+# Password reset requests (accounts.views), counted per client address and per email.
+PASSWORD_RESET_RATE_PER_IP = env.str("THROTTLE_PASSWORD_RESETS_PER_IP", default="10/hour")
+PASSWORD_RESET_RATE_PER_EMAIL = env.str("THROTTLE_PASSWORD_RESETS_PER_EMAIL", default="3/hour")
 
 # Largest request body accepted (JSON bodies here are tiny; webhooks are a few KB).
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=256 * 1024)
@@ -166,7 +172,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 
 # --- Email ------------------------------------------------------------------------------
 # EMAIL_URL picks the transport: smtp://user:pass@host:587 (add ?tls=True), or
@@ -207,8 +213,13 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        # Our access log (config.observability) replaces runserver's, which shows secrets.
-        "django.server": {"level": "WARNING"},
+        # Every record reaches the one redacting handler above. Django's defaults would
+        # print "Not Found: /bookings/<token>/" through their own console handler (with
+        # DEBUG on) and mail 500s from inside the request (with ADMINS set): dropped.
+        "django": {"handlers": [], "propagate": True},
+        # runserver's request lines (make dev): only 4xx/5xx, redacted; our access log
+        # (config.observability) has every request.
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 
@@ -233,6 +244,13 @@ REST_FRAMEWORK = {
         "manage_ip": env.str("THROTTLE_MANAGE_PER_IP", default="120/min"),
     },
     "NUM_PROXIES": env.int("PROXY_COUNT", default=0),
+    # DRF's parsers, with JSON that answers 400 where DRF's would fail with a 500
+    # (bookings/api/fields.py: deep nesting, lone surrogates).
+    "DEFAULT_PARSER_CLASSES": [
+        "bookings.api.fields.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -326,6 +344,12 @@ CELERY_BEAT_SCHEDULE = {
 # --- Booking rules --------------------------------------------------------------------
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=30)
 BOOKING_MAX_HOLDS_PER_EMAIL = env.int("BOOKING_MAX_HOLDS_PER_EMAIL", default=2)
+# Unpaid holds at once from one network address (a household or school may share one).
+BOOKING_MAX_HOLDS_PER_CLIENT = env.int("BOOKING_MAX_HOLDS_PER_CLIENT", default=4)
+# At most this share of a tutor's upcoming slots may be held unpaid at once, by everyone
+# together (but always at least BOOKING_MIN_HELD_PER_TUTOR holds).
+BOOKING_MAX_HELD_SHARE = env.float("BOOKING_MAX_HELD_SHARE", default=0.25)
+BOOKING_MIN_HELD_PER_TUTOR = env.int("BOOKING_MIN_HELD_PER_TUTOR", default=4)
 SLOT_HORIZON_WEEKS = env.int("SLOT_HORIZON_WEEKS", default=8)
 SLOT_QUERY_MAX_DAYS = 62
 # Reminder emails, in minutes before the start (default: a day and an hour).
@@ -343,3 +367,7 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 PAYMENTS_SIMULATED = False
 # The payment provider behind the booking flows (see bookings/payment_port.py).
 BOOKINGS_PAYMENT_PORT = "payments.port.PaymentsPort"
+# The "hold expired" email waits this long: a student still paying may yet be confirmed.
+BOOKING_HOLD_EXPIRED_EMAIL_DELAY_MINUTES = env.int(
+    "BOOKING_HOLD_EXPIRED_EMAIL_DELAY_MINUTES", default=10
+)

@@ -22,6 +22,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"holds_ip": None, "holds_email": None, "manage_ip": None},
 }
 CELERY_TASK_EAGER_PROPAGATES = True
+# Off like the API's throttles; tests/security/test_password_reset.py turns them on.
+PASSWORD_RESET_RATE_PER_IP = ""
+PASSWORD_RESET_RATE_PER_EMAIL = ""
 
 # Tests that need Stripe point STRIPE_SECRET_KEY/STRIPE_API_BASE at a local fake Stripe.
 PAYMENTS_SIMULATED = True

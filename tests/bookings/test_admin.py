@@ -51,10 +51,18 @@ def test_a_tutor_sees_their_own_bookings_in_the_admin_and_not_others(
         "/admin/bookings/booking/",
         "/admin/bookings/notification/",
         "/admin/payments/payment/",
+        "/admin/payments/refund/",
+        "/admin/bookings/offering/add/",
+        "/admin/bookings/availabilityrule/add/",
+        "/admin/bookings/blockedperiod/add/",
     ],
 )
 def test_every_tutor_facing_model_opens_in_the_admin(staff_client, path):
     assert staff_client.get(path).status_code == 200
+
+
+def test_stripe_events_are_for_superusers_only(staff_client):
+    assert staff_client.get("/admin/payments/stripeevent/").status_code == 403
 
 
 def test_the_demo_tutor_can_use_the_admin(db):

@@ -114,7 +114,7 @@ def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Worker, tu
         student_name="Sam Student",
         student_email="sam@example.com",
         now=now,
-    )
+    ).booking
     services.booking_confirm(booking_id=booking.pk, now=now)  # commits → queues the task
     request_id_var.reset(request_id)
 

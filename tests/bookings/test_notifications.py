@@ -43,7 +43,7 @@ def held(slot, *, mode="remote", now, tz="Europe/Berlin") -> Booking:
         notes="Decorators, please",
         student_timezone=tz,
         now=now,
-    )
+    ).booking
 
 
 def confirmed(slot, *, now, **kw) -> Booking:
@@ -181,14 +181,24 @@ def test_reschedule_and_cancel_keep_the_uid_and_raise_the_sequence(slot, tutor, 
     assert sequences == [0, 1, 2]
 
 
-def test_a_hold_that_expires_tells_the_student(slot, now, frozen):
+def test_a_hold_that_expires_tells_the_student_once_late_money_can_no_longer_come(
+    slot, now, frozen, settings
+):
+    settings.BOOKING_HOLD_EXPIRED_EMAIL_DELAY_MINUTES = 10
     held(slot, now=now)
     mail.outbox.clear()
-    frozen.shift(timedelta(hours=1))
-    services.bookings_expire_holds(now=now + timedelta(hours=1))
+    expired_at = now + timedelta(hours=1)
+    services.bookings_expire_holds(now=expired_at)
+    assert mail.outbox == []  # the student may still be on the checkout page
+    notifications.sweep(now=expired_at + timedelta(minutes=9))
+    assert mail.outbox == []
+    notifications.sweep(now=expired_at + timedelta(minutes=10))
+    notifications.sweep(now=expired_at + timedelta(minutes=11))
     (message,) = mail.outbox
     assert message.subject.startswith("Your hold on")
     assert "/t/ada/" in message.body
+    assert "Nothing was charged" in message.body
+    assert not [p for p in parts(message).walk() if p.get_content_type() == "text/calendar"]
 
 
 def test_a_student_dropping_their_own_hold_gets_no_email(slot, now):

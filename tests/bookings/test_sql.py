@@ -19,7 +19,7 @@ def fields(obj: object) -> dict:
 def hold_on(slot: Slot, *, email: str, now, mode: str = "remote") -> Booking:
     return services.booking_hold(
         slot_id=slot.pk, mode=mode, student_name="Sam", student_email=email, now=now
-    )
+    ).booking
 
 
 def test_the_slot_comes_with_its_tutor_and_offerings_as_select_related_gives_them(slot):
@@ -62,11 +62,12 @@ def test_the_bookings_around_a_slot_are_those_within_the_margin(
     other = make_tutor()
     hold_on(make_slot(other, day, remote=add_offerings(other)[0]), email="c@example.com", now=now)
 
-    busy, holds = sql.busy_around(target, margin=timedelta(minutes=30), now=now)
+    around = sql.busy_around(target, margin=timedelta(minutes=30), now=now)
+    busy = around.busy
 
     assert [(b.booking_id, b.slot_id, b.mode) for b in busy] == [(near.pk, before.pk, "remote")]
     assert (busy[0].start, busy[0].end) == (before.start, before.end)
-    assert holds == 0
+    assert around.holds_by_email == around.holds_by_client == 0
 
 
 def test_only_the_emails_unexpired_unpaid_holds_are_counted(tutor, remote, now):
@@ -76,10 +77,10 @@ def test_only_the_emails_unexpired_unpaid_holds_are_counted(tutor, remote, now):
     hold_on(slots[2], email="kim@example.com", now=now)
     probe = make_slot(tutor, now + timedelta(days=9), remote=remote)
 
-    _, holds = sql.busy_around(
+    around = sql.busy_around(
         probe, margin=timedelta(minutes=30), holds_of="sam@example.com", now=now
     )
-    assert holds == 1
+    assert around.holds_by_email == 1
     assert Booking.objects.filter(status=BookingStatus.PENDING_PAYMENT).count() == 3
 
 
@@ -87,3 +88,4 @@ def test_the_statuses_written_into_the_sql_are_the_models():
     active = "IN ({})".format(", ".join(f"'{s}'" for s in ACTIVE_STATUSES))
     assert active in sql._BUSY_SQL
     assert f"b.status = '{BookingStatus.PENDING_PAYMENT}'" in sql._HOLDS_SQL
+    assert f"b.status = '{BookingStatus.PENDING_PAYMENT}'" in sql._CLIENT_HOLDS_SQL

@@ -277,7 +277,7 @@ def test_offerings_of_different_lengths_cannot_share_a_rule(tutor_api, frozen, t
         mode="in_person",
         title="Long",
         duration_minutes=90,
-        price_amount=1,
+        price_amount=5000,
         place_name="P",
         place_address="A",
     )

@@ -39,7 +39,8 @@ def test_holding_a_slot_creates_one_checkout_session_for_the_booking(api, frozen
         }
     ]
     assert p["client_reference_id"] == str(booking.pk)
-    assert p["metadata"] == {"booking_id": str(booking.pk)}
+    payment = Payment.objects.get(booking=booking)
+    assert p["metadata"] == {"booking_id": str(booking.pk), "payment_id": str(payment.pk)}
     assert p["customer_email"] == "sam@example.com"
     token = booking.manage_token
     assert p["success_url"] == (

@@ -24,7 +24,10 @@ def test_a_payment_for_a_cancelled_hold_is_refunded_and_explained(
     mail.outbox.clear()
 
     settlement = services.payment_succeeded(
-        payment_id=Payment.objects.get().pk, now=now, source="test"
+        payment_id=Payment.objects.get().pk,
+        now=now,
+        received=services.Money(9000, "usd"),
+        source="test",
     )
 
     assert settlement.outcome == "refunded_late"

@@ -79,7 +79,7 @@ def test_the_student_does_not_wait_for_stripe_a_worker_asks_for_the_refund(
     api, confirmed, stripe, monkeypatch
 ):
     queued: list[str] = []
-    monkeypatch.setattr(tasks.send_refunds, "delay", queued.append)
+    monkeypatch.setattr(tasks.refunds_send, "delay", queued.append)
 
     response = cancel(api, confirmed)
     assert response.status_code == 200
@@ -88,7 +88,7 @@ def test_the_student_does_not_wait_for_stripe_a_worker_asks_for_the_refund(
     assert not stripe.requests_to("POST", "/v1/refunds")
     assert Refund.objects.get().status == RefundStatus.PENDING  # owed, not yet asked for
 
-    tasks.send_refunds(queued[0])  # what the worker runs
+    tasks.refunds_send(queued[0])  # what the worker runs
     assert len(stripe.requests_to("POST", "/v1/refunds")) == 1
     assert Refund.objects.get().status == RefundStatus.SUCCEEDED
 
@@ -112,7 +112,7 @@ def test_with_the_broker_down_the_refund_is_asked_for_in_the_request(
     def broker_down(booking_id: str) -> None:
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.send_refunds, "delay", broker_down)
+    monkeypatch.setattr(tasks.refunds_send, "delay", broker_down)
     assert cancel(api, confirmed).status_code == 200
     assert len(stripe.requests_to("POST", "/v1/refunds")) == 1
     assert Refund.objects.get().status == RefundStatus.SUCCEEDED

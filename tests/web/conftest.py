@@ -71,7 +71,7 @@ def confirm(booking: Booking, *, now: datetime | None = None) -> Booking:
 def hold_slot(
     slot: Slot, *, mode: str = "remote", email: str = "sam@example.com", now: datetime | None = None
 ) -> Booking:
-    return services.booking_create(
+    return services.booking_hold(
         slot_id=slot.pk,
         mode=mode,
         student_name="Sam Student",

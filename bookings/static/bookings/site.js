@@ -369,6 +369,28 @@
       form.addEventListener("submit", function (e) { e.preventDefault(); });
     });
     $all("[data-js-hide]").forEach(function (el) { el.hidden = true; });
+    // A form sent once stays sent: the button is disabled while the request is on its
+    // way (the server also recognises a resent form by its request_key).
+    $all("form[data-once]").forEach(function (form) {
+      form.addEventListener("submit", function (e) {
+        if (form.getAttribute("data-sent")) { e.preventDefault(); return; }
+        form.setAttribute("data-sent", "1");
+        $all("button[type=submit]", form).forEach(function (button) {
+          button.disabled = true;
+          button.setAttribute("aria-disabled", "true");
+          var busy = button.getAttribute("data-busy-label");
+          if (busy) button.textContent = busy;
+        });
+      });
+    });
+    // Back to a page that was sent (the browser's page cache): let it be used again.
+    window.addEventListener("pageshow", function (e) {
+      if (!e.persisted) return;
+      $all("form[data-once]").forEach(function (form) {
+        form.removeAttribute("data-sent");
+        $all("button[type=submit]", form).forEach(function (button) { button.disabled = false; });
+      });
+    });
     $all("[data-poll]").forEach(watchPayment);
     $all("form[data-preview-form]").forEach(livePreview);
     $all("button[data-copy]").forEach(function (button) {

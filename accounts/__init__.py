@@ -1,0 +1,1 @@
+"""Tutor accounts: the password reset flow, with its email sent by the worker."""
