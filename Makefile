@@ -5,12 +5,14 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: install prepare run dev test lint format lock clean
+.PHONY: install prepare run dev test lint check-deploy format lock clean
 
+# requirements-dev.lock is the whole environment (the runtime pins of requirements.lock
+# plus the tools), every file checked against its hash.
 $(BIN)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
 
 install: $(BIN)/.installed
@@ -44,21 +46,26 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+## check-deploy: docker-compose.yml against the compose spec, deploy/Caddyfile through caddy
+check-deploy: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	@mkdir -p var/caddy
+	XDG_DATA_HOME=var/caddy XDG_CONFIG_HOME=var/caddy \
+		$(BIN)/caddy validate --config deploy/Caddyfile --adapter caddyfile
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## lock: re-resolve the pinned versions from pyproject.toml in a throwaway virtualenv
-lock:
-	rm -rf var/lockenv && $(PYTHON) -m venv var/lockenv
-	var/lockenv/bin/pip install --quiet . && var/lockenv/bin/pip uninstall --quiet -y tutoring
-	(echo '# Exact versions for production and `make run` (regenerate: make lock).'; \
-	 var/lockenv/bin/pip freeze) > requirements.lock
-	var/lockenv/bin/pip install --quiet '.[dev]' && var/lockenv/bin/pip uninstall --quiet -y tutoring
-	(echo '# Test and lint tools on top of requirements.lock (regenerate: make lock).'; \
-	 echo '-r requirements.lock'; \
-	 var/lockenv/bin/pip freeze | grep -v -i -x -F -f requirements.lock) > requirements-dev.lock
-	rm -rf var/lockenv
+## lock: re-resolve requirements*.lock (hashed) from pyproject.toml; pins that still fit
+## are kept, so adding a dependency moves nothing else. LOCK_ARGS=--upgrade moves them all,
+## LOCK_ARGS="--upgrade-package django" one.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+lock: install
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -176,13 +176,13 @@ class Proc:
 
 # --- the SMTP sink ------------------------------------------------------------------------
 
-MESSAGE_ID = re.compile(r"<notification-(\d+)@")
+MESSAGE_ID = re.compile(r"<notification-(\d+)[.@]")
 
 
 @dataclass
 class SinkEvent:
     ev: str  # data | accepted | refused | aborted
-    notification: int | None  # from the Message-ID <notification-{id}@host>
+    notification: int | None  # from the Message-ID <notification-{id}.{booking}@host>
     t: float
     code: int = 0
 
@@ -528,80 +528,125 @@ ACCESS_LOG_FORMAT = "%(m)s %(s)s %(D)s %({x-bench-phase}i)s %({x-bench-label}i)s
 
 
 class Stack:
-    """Everything one run starts; close() ends all of it, in reverse order."""
+    """Everything one run starts; close() ends all of it, in reverse order.
+
+    One or more gunicorn instances (each its own port, all on the same database, Redis
+    and settings) and one or more Celery workers: `web` and `worker` are the first of
+    each, `webs` and `workers` all of them.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.procs: list[Proc] = []
         self.cleanups: list[Callable[[], None]] = []
-        self.web: Proc | None = None
+        self.webs: list[Proc] = []
+        self.web_ports: list[int] = []
+        self.workers: list[Proc] = []
+        self.worker_names: list[str] = []
+        self.worker_argvs: list[list[str]] = []
         self.worker: Proc | None = None
         self.worker_name = ""
         self.worker_argv: list[str] = []
+
+    @property
+    def web(self) -> Proc | None:
+        return self.webs[0] if self.webs else None
 
     def add(self, proc: Proc) -> Proc:
         self.procs.append(proc)
         return proc
 
-    def start_web(self, cfg: StackConfig, *, workers: int, worker_class: str, threads: int) -> Proc:
+    def start_web(
+        self,
+        cfg: StackConfig,
+        *,
+        workers: int,
+        worker_class: str,
+        threads: int,
+        port: int | None = None,
+    ) -> Proc:
+        """A gunicorn instance on `port` (default cfg.web_port). Every instance writes
+        the same access log (appends of whole lines), each its own error log."""
+        port = cfg.web_port if port is None else port
+        n = len(self.webs) + 1
         argv = [str(BIN / "gunicorn"), "config.wsgi:application",
-                "--bind", f"127.0.0.1:{cfg.web_port}", "--workers", str(workers),
+                "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                 "--worker-class", worker_class, "--threads", str(threads),
                 "--timeout", "30", "--graceful-timeout", "10", "--backlog", "2048",
                 "--chdir", str(ROOT), "--access-logfile", str(self.workdir / "access.log"),
                 "--access-logformat", ACCESS_LOG_FORMAT]  # fmt: skip
-        self.web = self.add(Proc("gunicorn", argv, env=cfg.env(), log=self.workdir / "web.log"))
-        self.web.start()
-        self.wait_web(cfg)
-        return self.web
+        log = self.workdir / ("web.log" if n == 1 else f"web-{n}.log")
+        web = self.add(
+            Proc("gunicorn" if n == 1 else f"gunicorn {n}", argv, env=cfg.env(), log=log)
+        )
+        self.webs.append(web)
+        self.web_ports.append(port)
+        web.start()
+        self.wait_web(cfg, web=web, port=port)
+        return web
 
-    def wait_web(self, cfg: StackConfig) -> None:
+    def wait_web(
+        self, cfg: StackConfig, *, web: Proc | None = None, port: int | None = None
+    ) -> None:
         import requests
 
-        web = self.web
+        web = web or self.web
         assert web is not None
+        base = f"http://127.0.0.1:{port}" if port else cfg.base_url
 
         def up() -> bool:
             web.check_alive()
-            status = requests.get(cfg.base_url + "/api/tutors/", timeout=5).status_code
+            status = requests.get(base + "/api/tutors/", timeout=5).status_code
             if status != 200:
                 last = (server_errors(web.log) or [""])[-1]
                 raise RuntimeError(f"GET /api/tutors/ → {status}; {last}")
             return True
 
-        wait_for("gunicorn", up, timeout=60, interval=0.25)
+        wait_for(web.name, up, timeout=60, interval=0.25)
 
     def start_worker(self, cfg: StackConfig, *, tag: str) -> Proc:
-        self.worker_name = f"bench-{tag}-{os.getpid()}@localhost"
-        self.worker_argv = [str(BIN / "celery"), "-A", "config", "worker", "--concurrency=2",
-                            "--loglevel=WARNING", "-n", self.worker_name]  # fmt: skip
-        return self._new_worker(cfg)
+        """A Celery worker (call again for more: each gets its own name and log)."""
+        n = len(self.workers) + 1
+        name = f"bench-{tag}{'' if n == 1 else n}-{os.getpid()}@localhost"
+        argv = [str(BIN / "celery"), "-A", "config", "worker", "--concurrency=2",
+                "--loglevel=WARNING", "-n", name]  # fmt: skip
+        if n == 1:
+            self.worker_name, self.worker_argv = name, argv
+        self.worker_names.append(name)
+        self.worker_argvs.append(argv)
+        return self._launch_worker(cfg, n - 1)
 
-    def _new_worker(self, cfg: StackConfig) -> Proc:
-        self.worker = self.add(
-            Proc("celery worker", self.worker_argv, env=cfg.env(), log=self.workdir / "worker.log")
-        )
-        self.worker.start()
-        self.wait_worker()
-        return self.worker
+    def _launch_worker(self, cfg: StackConfig, index: int) -> Proc:
+        log = self.workdir / ("worker.log" if index == 0 else f"worker-{index + 1}.log")
+        proc = self.add(Proc("celery worker", self.worker_argvs[index], env=cfg.env(), log=log))
+        if index < len(self.workers):
+            self.workers[index] = proc
+        else:
+            self.workers.append(proc)
+        if index == 0:
+            self.worker = proc
+        proc.start()
+        self.wait_worker(proc, self.worker_names[index])
+        return proc
 
-    def wait_worker(self) -> None:
+    def wait_worker(self, worker: Proc | None = None, name: str = "") -> None:
         from config.celery_app import app
 
-        worker = self.worker
+        worker = worker or self.worker
+        name = name or self.worker_name
         assert worker is not None
 
         def pong() -> bool:
             worker.check_alive()
-            return bool(app.control.ping(destination=[self.worker_name], timeout=1.0))
+            return bool(app.control.ping(destination=[name], timeout=1.0))
 
         wait_for("the Celery worker", pong, timeout=60, interval=0.5)
 
     def restart_worker(self, cfg: StackConfig) -> Proc:
-        """A warm shutdown (SIGTERM) of the running worker, then a new one."""
+        """A warm shutdown (SIGTERM) of the (first) worker, then a new one in its place."""
         if self.worker is not None:
             self.worker.stop()
-        return self._new_worker(cfg)
+        return self._launch_worker(cfg, 0)
 
     def close(self) -> None:
         for proc in reversed(self.procs):

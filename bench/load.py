@@ -1,6 +1,6 @@
 """Load benchmark of the whole stack on loopback: gunicorn, Celery, PostgreSQL, Redis.
 
-    .venv/bin/python bench/load.py [--duration 60] [--clients 32] [--keep]
+    .venv/bin/python bench/load.py [--duration 60] [--clients 32] [--web N] [--workers N] [--keep]
 
 What it does:
 
@@ -11,7 +11,10 @@ What it does:
    its own process), gunicorn `config.wsgi:application` (4 sync workers) with
    bench.settings_load (config.settings.local, DEBUG off, real SMTP, the Stripe client
    pointed at the fake, Redis db 11 as the broker) and one Celery worker
-   (`--concurrency=2`).
+   (`--concurrency=2`). Scaled out: `--web N` starts N such gunicorn instances (each
+   its own port; the clients spread their requests over them round-robin) and
+   `--workers N` N Celery workers, all on the same PostgreSQL and Redis; every check
+   below must hold the same (nothing may live in one process's memory).
 3. Race: N (200) concurrent POST /api/bookings/ on one slot, distinct emails: exactly one
    201, the rest 409, no 5xx.
 4. Mixed workload, --clients students in a closed loop for --duration seconds of app
@@ -166,7 +169,7 @@ class Window:
 
 @dataclass
 class World:
-    base: str
+    bases: list[str]  # the gunicorn instances, used in turn
     stripe_control: str
     webhook_secret: str
     tutor_slug: str
@@ -177,6 +180,12 @@ class World:
     sample_event: bytes = b""
     emails: int = 0
     journeys: int = 0
+    requests_sent: int = 0
+
+    def base(self) -> str:
+        """The next gunicorn instance, round-robin (one request each)."""
+        self.requests_sent += 1
+        return self.bases[self.requests_sent % len(self.bases)]
 
     def window(self, rng: random.Random) -> Window:
         zone = rng.choice(ZONES)
@@ -214,7 +223,7 @@ class World:
         status, content, note = 0, b"", ""
         try:
             async with self.http.request(
-                method, self.base + path, params=params, data=body, headers=hdrs
+                method, self.base() + path, params=params, data=body, headers=hdrs
             ) as response:
                 content = await response.read()
                 status = response.status
@@ -389,8 +398,9 @@ class Student:
 # --- phases -----------------------------------------------------------------------------------
 
 
-async def race(base: str, slot_id: int, n: int) -> tuple[Counter[str], float]:
-    """n students press "book" on the same slot at the same moment."""
+async def race(bases: list[str], slot_id: int, n: int) -> tuple[Counter[str], float]:
+    """n students press "book" on the same slot at the same moment (spread over every
+    gunicorn instance)."""
     gate = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=n + 10, force_close=True)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -403,6 +413,7 @@ async def race(base: str, slot_id: int, n: int) -> tuple[Counter[str], float]:
             try:
                 headers = {"X-Bench-Phase": "race", "X-Bench-Label": "hold",
                            "X-Forwarded-For": harness.student_ip(1_000_000 + i)}  # fmt: skip
+                base = bases[i % len(bases)]
                 async with http.post(base + "/api/bookings/", json=body, headers=headers) as r:
                     data = await r.json(content_type=None)
                     return f"{r.status} {data.get('code', data.get('status', ''))}"
@@ -618,7 +629,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3, help="untimed seconds of each phase")
     parser.add_argument("--race", type=int, default=200, help="concurrent holds on one slot")
     parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--web", type=int, default=1, help="gunicorn instances (own ports)")
+    parser.add_argument("--web-processes", type=int, default=4, help="gunicorn workers each")
+    parser.add_argument("--workers", type=int, default=1, help="Celery workers")
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=1, help="per worker, for gthread")
     parser.add_argument("--horizon-weeks", type=int, default=52)
@@ -698,30 +711,41 @@ def run(args: argparse.Namespace, stack: harness.Stack, workdir: Path) -> bool:
     slots = Slot.objects.filter(tutor=tutor).count()
     say(f"Seeded tutor {tutor.slug}: {slots} slots over {args.horizon_weeks} weeks "
         f"({time.perf_counter() - started:.1f} s).")  # fmt: skip
-    web_desc = f"{args.workers} {args.worker_class} workers" + (
+    web_ports = [cfg.web_port] + [harness.free_port() for _ in range(args.web - 1)]
+    web_desc = f"{args.web_processes} {args.worker_class} workers" + (
         f" × {args.threads} threads" if args.worker_class == "gthread" else ""
     )
+    if args.web > 1:
+        web_desc = f"{args.web} instances × {web_desc}"
     harness.print_pairs(
         "Machine",
         harness.machine(
             [
-                ("gunicorn", f"{web_desc}, 127.0.0.1:{cfg.web_port}"),
-                ("celery", "1 worker, --concurrency=2 (prefork), broker " + args.redis_url),
+                ("gunicorn", f"{web_desc}, 127.0.0.1:" + ",".join(map(str, web_ports))),
+                (
+                    "celery",
+                    f"{args.workers} worker(s), --concurrency=2 (prefork), broker "
+                    + args.redis_url,
+                ),
                 ("settings", f"{harness.SETTINGS_MODULE} (config.settings.local), DEBUG=False"),
                 ("database", args.database_url),
                 ("workdir", str(workdir)),
             ]
         ),
     )
-    stack.start_web(cfg, workers=args.workers, worker_class=args.worker_class,
-                    threads=args.threads)  # fmt: skip
-    stack.start_worker(cfg, tag="load")
-    say("Stack up: gunicorn, Celery worker, SMTP sink, fake Stripe.\n")
+    for port in web_ports:
+        stack.start_web(cfg, workers=args.web_processes, worker_class=args.worker_class,
+                        threads=args.threads, port=port)  # fmt: skip
+    for _ in range(args.workers):
+        stack.start_worker(cfg, tag="load")
+    bases = [f"http://127.0.0.1:{port}" for port in web_ports]
+    say(f"Stack up: {args.web} gunicorn, {args.workers} Celery worker(s), SMTP sink, "
+        "fake Stripe.\n")  # fmt: skip
     checks: list[tuple[str, bool]] = []
 
     # a. the race
     (race_slot,) = harness.open_slot_ids(tutor, count=1)
-    results, wall = asyncio.run(race(cfg.base_url, race_slot, args.race))
+    results, wall = asyncio.run(race(bases, race_slot, args.race))
     active = Booking.objects.filter(slot_id=race_slot, status__in=harness.ACTIVE).count()
     codes = Counter(r.split()[0] for r in results.elements())
     say(f"a. Race: {args.race} concurrent POST /api/bookings/ on slot {race_slot} ({wall:.2f} s)")
@@ -739,20 +763,19 @@ def run(args: argparse.Namespace, stack: harness.Stack, workdir: Path) -> bool:
     )
     rec = Recorder(budget=args.max_requests)
     cpu_before = harness.cpu_snapshot()
-    asyncio.run(workload(args, cfg, stripe, tutor.slug, tutor.pk, rec))
+    asyncio.run(workload(args, bases, cfg, stripe, tutor.slug, tutor.pk, rec))
     cpu = harness.cpu_report(
         cpu_before,
         harness.cpu_snapshot(),
         {
-            "gunicorn": [stack.web.pid] if stack.web else [],
-            "celery worker": [stack.worker.pid] if stack.worker else [],
+            "gunicorn": [web.pid for web in stack.webs],
+            "celery worker": [worker.pid for worker in stack.workers],
             "fake stripe + smtp sink": [stripe.proc.pid, sink.proc.pid],
         },
     )
     say(f"  CPU during b (warm-up included): {cpu}")
-    for proc in (stack.web, stack.worker):
-        if proc is not None:
-            proc.check_alive()
+    for proc in (*stack.webs, *stack.workers):
+        proc.check_alive()
     perf_ok = report(rec, stack.workdir / "access.log")
 
     # c. drain and verify
@@ -796,6 +819,7 @@ def run(args: argparse.Namespace, stack: harness.Stack, workdir: Path) -> bool:
 
 async def workload(
     args: argparse.Namespace,
+    bases: list[str],
     cfg: harness.StackConfig,
     stripe: harness.FakeStripeProc,
     tutor_slug: str,
@@ -808,7 +832,7 @@ async def workload(
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         world = World(
-            base=cfg.base_url,
+            bases=bases,
             stripe_control=stripe.control,
             webhook_secret=cfg.webhook_secret,
             tutor_slug=tutor_slug,

@@ -3,7 +3,8 @@
 Two pure functions hold the rules and are shared by every caller:
 - rule_candidates(): the UTC (start, end) pairs a weekly wall-clock rule produces;
 - decide(): whether one slot can be booked right now and in which modes, or why not,
-  given the tutor's other active bookings (notice, one booking per slot, travel buffer).
+  given the tutor's other active bookings and busy times (notice, one booking per slot,
+  travel buffer, the tutor's own calendars).
 """
 
 import bisect
@@ -15,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import BigIntegerField, CharField, UUIDField, Value
 
 from .models import (
     ACTIVE_STATUSES,
     AvailabilityRule,
     BlockedPeriod,
     Booking,
+    BusyInterval,
     Mode,
     Offering,
     Slot,
@@ -121,21 +124,32 @@ def rule_slots(
 
 @dataclass(frozen=True)
 class Busy:
-    """An active booking, as far as availability cares."""
+    """An active booking, as far as availability cares; or, with no booking (and no
+    slot or mode), a time the tutor is busy in one of their own calendars."""
 
     booking_id: object
-    slot_id: int
+    slot_id: int | None
     tutor_id: int
     mode: str
     start: datetime
     end: datetime
 
+    @classmethod
+    def elsewhere(cls, tutor_id: int, start: datetime, end: datetime) -> "Busy":
+        return cls(None, None, tutor_id, "", start, end)
+
+    @property
+    def is_elsewhere(self) -> bool:
+        return self.booking_id is None
+
 
 def busy_bookings(
     *, tutor_ids: Sequence[int], start: datetime, end: datetime, margin: timedelta
 ) -> list[Busy]:
-    """Active bookings of these tutors that touch [start - margin, end + margin). One query."""
-    rows = (
+    """Active bookings and busy times (the tutors' own calendars, Busy.elsewhere) of
+    these tutors that touch [start - margin, end + margin). One query: a UNION ALL of
+    the bookings and the busy_by_tutor_end_start index's rows."""
+    bookings = (
         Booking.objects.filter(
             tutor_id__in=tutor_ids,
             status__in=ACTIVE_STATUSES,
@@ -145,7 +159,19 @@ def busy_bookings(
         .order_by()
         .values_list("id", "slot_id", "tutor_id", "mode", "slot__start", "slot__end")
     )
-    return [Busy(*row) for row in rows]
+    elsewhere = (
+        BusyInterval.objects.filter(
+            tutor_id__in=tutor_ids, end__gt=start - margin, start__lt=end + margin
+        )
+        .order_by()
+        .annotate(
+            no_booking=Value(None, output_field=UUIDField()),
+            no_slot=Value(None, output_field=BigIntegerField()),
+            no_mode=Value("", output_field=CharField()),
+        )
+        .values_list("no_booking", "no_slot", "tutor_id", "no_mode", "start", "end")
+    )
+    return [Busy(*row) for row in bookings.union(elsewhere, all=True)]
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,7 @@ CLOSED = {
     "travel_buffer": "The tutor is travelling to or from an in-person session at that time.",
     "mode_closed": "This slot can no longer be booked in that mode.",
     "not_offered": "Nothing is offered in this slot any more.",
+    "tutor_busy": "The tutor is busy at or near that time.",
 }
 
 
@@ -198,8 +225,12 @@ def decide(
     - an active in-person booking within the travel buffer closes it (the tutor is
       travelling to or from the meeting place);
     - any other active booking within the buffer drops the in-person mode (the tutor
-      could not get to the meeting place in time); remote stays open.
-    `busy`: the tutor's active bookings near the slot (busy_bookings, sql.busy_around).
+      could not get to the meeting place in time); remote stays open;
+    - a busy time from the tutor's own calendars over the slot closes it; one within
+      the buffer drops the in-person mode, like a remote booking there. A busy time
+      never closes the booking it may sit on: only new holds, moves and late money ask.
+    `busy`: the tutor's active bookings and busy times near the slot (busy_bookings,
+    sql.busy_around).
     `ignore_booking_id` leaves one booking out, so a booking can be moved next to itself
     and late money for a booking does not find the booking itself.
     """
@@ -215,8 +246,15 @@ def decide(
         return _closed("not_offered")
     buffer = tutor.travel_buffer
     buffered = False
+    busy_over = busy_near = False
     for b in busy:
-        if b.tutor_id != slot.tutor_id or b.booking_id == ignore_booking_id:
+        if b.tutor_id != slot.tutor_id:
+            continue
+        if b.is_elsewhere:
+            busy_over = busy_over or (b.start < slot.end and b.end > slot.start)
+            busy_near = busy_near or (b.start < slot.end + buffer and b.end > slot.start - buffer)
+            continue
+        if b.booking_id == ignore_booking_id:
             continue
         if b.slot_id == slot.id:
             return _closed("booked")
@@ -224,16 +262,20 @@ def decide(
             if b.mode == Mode.IN_PERSON:
                 return _closed("travel_buffer")
             buffered = True
-    if buffered:
+    if busy_over:
+        return _closed("tutor_busy")
+    # Why in person is out, if it is: travelling to or from a session, or busy nearby.
+    why_not_in_person = "travel_buffer" if buffered else "tutor_busy" if busy_near else ""
+    if why_not_in_person:
         offers.pop(Mode.IN_PERSON.value, None)
     if mode is not None and mode not in offers:
-        if buffered and mode == Mode.IN_PERSON:
-            return _closed("travel_buffer", "It can still be booked as a remote session.")
+        if why_not_in_person and mode == Mode.IN_PERSON:
+            return _closed(why_not_in_person, "It can still be booked as a remote session.")
         if offers:
             still = ", ".join(Mode(m).label for m in offers)
             return _closed("mode_closed", f"Still open: {still}.")
         return _closed("not_offered")
-    return Open(offers) if offers else _closed("travel_buffer")
+    return Open(offers) if offers else _closed(why_not_in_person or "not_offered")
 
 
 # --- materialising rules into slots -------------------------------------------------------
@@ -287,6 +329,77 @@ def horizon_end(tutor: Tutor, now: datetime, weeks: int | None = None) -> dateti
     return datetime.combine(last_day + timedelta(days=1), time(), tutor.zone).astimezone(UTC)
 
 
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class RuleShape:
+    """What a weekly rule asks for, saved or not (the editor previews unsaved ones)."""
+
+    id: int | None  # None: a rule not saved yet, which comes after every saved one
+    weekdays: Sequence[int]
+    start_time: time
+    end_time: time
+    duration: timedelta
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+def _claims(
+    tutor: Tutor,
+    shapes: Iterable[RuleShape],
+    *,
+    now: datetime,
+    until: datetime,
+    blocked: "_Intervals",
+) -> Iterator[tuple[RuleShape, datetime, datetime, str]]:
+    """Every slot each rule (oldest first) calls for before `until`, with why it cannot
+    have it ("" if it can): a blocked period, or an older rule's slot already there."""
+    last_day = until.astimezone(tutor.zone).date()
+    taken = _Intervals(())
+    for shape in shapes:
+        for start, end in rule_slots(
+            weekdays=shape.weekdays,
+            start_time=shape.start_time,
+            end_time=shape.end_time,
+            duration=shape.duration,
+            zone=tutor.zone,
+            now=now,
+            last_day=last_day,
+            valid_from=shape.valid_from,
+            valid_until=shape.valid_until,
+        ):
+            if start >= until:
+                continue
+            if blocked.overlaps(start, end):
+                yield shape, start, end, "blocked"
+            elif taken.overlaps(start, end):
+                yield shape, start, end, "overlaps an earlier rule's slot"
+            else:
+                taken.add(start, end)
+                yield shape, start, end, ""
+
+
+def _active_rules(
+    tutor: Tutor,
+) -> list[tuple[RuleShape, AvailabilityRule, Offering | None, Offering | None]]:
+    rows = []
+    rules = tutor.rules.filter(is_active=True).prefetch_related("offerings").order_by("id")
+    for rule in rules:
+        remote, in_person = _rule_offerings(rule)
+        offering = remote or in_person
+        if offering is None:
+            continue
+        shape = RuleShape(
+            id=rule.pk,
+            weekdays=rule.weekdays,
+            start_time=rule.start_time,
+            end_time=rule.end_time,
+            duration=offering.duration,
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
+        )
+        rows.append((shape, rule, remote, in_person))
+    return rows
+
+
 def desired_rule_slots(
     tutor: Tutor, *, now: datetime, until: datetime, blocks: Sequence[BlockedPeriod] = ()
 ) -> dict[tuple[datetime, datetime], tuple[AvailabilityRule, Offering | None, Offering | None]]:
@@ -294,37 +407,53 @@ def desired_rule_slots(
 
     Where two rules would produce overlapping slots, the older rule wins.
     """
-    zone = tutor.zone
-    last_day = until.astimezone(zone).date()
+    rules = {
+        shape: (rule, remote, in_person) for shape, rule, remote, in_person in _active_rules(tutor)
+    }
     blocked = _Intervals.merged((b.start, b.end) for b in blocks)
-    taken = _Intervals(())
-    desired: dict[
-        tuple[datetime, datetime], tuple[AvailabilityRule, Offering | None, Offering | None]
-    ] = {}
-    rules = tutor.rules.filter(is_active=True).prefetch_related("offerings").order_by("id")
-    for rule in rules:
-        remote, in_person = _rule_offerings(rule)
-        offering = remote or in_person
-        if offering is None:
+    return {
+        (start, end): rules[shape]
+        for shape, start, end, why in _claims(tutor, rules, now=now, until=until, blocked=blocked)
+        if not why
+    }
+
+
+def rule_preview(
+    tutor: Tutor, shape: RuleShape, *, now: datetime, until: datetime
+) -> list[tuple[datetime, datetime, str]]:
+    """The slots `shape` would have after the materialiser's next run, each with why not
+    ("" when it would be created): the materialiser's own rules, without writing.
+
+    An edited rule keeps its place among the others (older rules win overlaps); a new
+    one comes last. Besides blocks and older rules, a one-off slot or a booked slot
+    already holding the time keeps it.
+    """
+    others = [s for s, *_ in _active_rules(tutor) if s.id != shape.id]
+    ordered = sorted([*others, shape], key=lambda s: (s.id is None, s.id or 0))
+    blocks = BlockedPeriod.objects.filter(tutor=tutor, end__gt=now, start__lt=until)
+    blocked = _Intervals.merged((b.start, b.end) for b in blocks)
+    kept = Slot.objects.filter(tutor=tutor, removed_at__isnull=True, end__gt=now, start__lt=until)
+    booked = set(
+        Booking.objects.filter(
+            tutor=tutor, status__in=ACTIVE_STATUSES, slot__end__gt=now
+        ).values_list("slot_id", flat=True)
+    )
+    rows_kept = list(kept.only("id", "start", "end", "source", "rule_id"))
+    # The rule's own booked slots stay where they are: meeting one is no conflict.
+    own = {(s.start, s.end) for s in rows_kept if shape.id is not None and s.rule_id == shape.id}
+    holding = _Intervals.merged(
+        (s.start, s.end)
+        for s in rows_kept
+        if (s.source == SlotSource.ONE_OFF or s.pk in booked) and (s.start, s.end) not in own
+    )
+    rows: list[tuple[datetime, datetime, str]] = []
+    for claimant, start, end, why in _claims(tutor, ordered, now=now, until=until, blocked=blocked):
+        if claimant is not shape:
             continue
-        for start, end in rule_slots(
-            weekdays=rule.weekdays,
-            start_time=rule.start_time,
-            end_time=rule.end_time,
-            duration=offering.duration,
-            zone=zone,
-            now=now,
-            last_day=last_day,
-            valid_from=rule.valid_from,
-            valid_until=rule.valid_until,
-        ):
-            if start >= until:
-                continue
-            if blocked.overlaps(start, end) or taken.overlaps(start, end):
-                continue
-            taken.add(start, end)
-            desired[(start, end)] = (rule, remote, in_person)
-    return desired
+        if not why and holding.overlaps(start, end):
+            why = "overlaps another slot"
+        rows.append((start, end, why))
+    return rows
 
 
 def slots_materialise(

@@ -102,6 +102,12 @@ class Tutor(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Raised by database triggers (migration 0009), never by the app, whenever anything
+    # that changes what a student can book with this tutor changes: the tutor's row, their
+    # slots, bookings, blocked periods and offerings. The slot lists' ETags carry it
+    # (bookings/conditional.py). The triggers also keep it from going backwards when a
+    # save() writes back a stale in-memory value.
+    availability_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["display_name"]
@@ -550,6 +556,8 @@ class NotificationKind(models.TextChoices):
     # Money that could not confirm the booking (not its own checkout, short, or in another
     # currency): recorded and refunded, student and tutor told.
     PAYMENT_REFUSED = "payment_refused", "Payment refused and refunded"
+    # A busy time from the tutor's own calendar appeared over a confirmed session.
+    BUSY_CONFLICT = "busy_conflict", "Busy time over a booking"
 
 
 class Recipient(models.TextChoices):
@@ -616,3 +624,37 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} for {self.booking_id} ({self.state})"
+
+
+class BusyInterval(models.Model):
+    """A stretch of time the tutor is busy elsewhere, read from one of their own
+    calendars: no slot overlapping it is open (availability.decide, reason tutor_busy).
+
+    Written by the calendars app, which replaces a source's rows on each successful
+    sync; read here without importing it (dependencies point calendars → bookings). So
+    `source` is the id of the calendars.CalendarSource that reported the time, not a
+    foreign key: the calendars app deletes a source's rows with the source.
+    """
+
+    tutor = models.ForeignKey(Tutor, on_delete=models.CASCADE, related_name="busy_intervals")
+    source = models.PositiveBigIntegerField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [
+            # The slot list, the hold and the calendars page: one tutor's busy times
+            # that end after a moment, read by range on end, then start.
+            models.Index(fields=["tutor", "end", "start"], name="busy_by_tutor_end_start"),
+            # A sync replaces one source's rows.
+            models.Index(fields=["source"], name="busy_by_source"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="busy_interval_ends_after_start", condition=Q(end__gt=models.F("start"))
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tutor} busy {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M} UTC"

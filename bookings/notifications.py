@@ -45,6 +45,7 @@ from .models import (
     is_timezone,
 )
 from .money import format_money
+from .queueing import deliver_notification
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +240,24 @@ def notify_payment_refused(
     _owe(booking, rows, now=now)
 
 
+def notify_busy_conflict(
+    booking: Booking, *, now: datetime, calendar: str, start: datetime, end: datetime
+) -> None:
+    """A busy time in the tutor's own calendar (`calendar`, from `start` to `end`) now
+    covers this confirmed session. The session stands; the tutor is told once per
+    version of the booking, so a session moved onto another clash is told again."""
+    extra = {"calendar": calendar, "busy_start": start.isoformat(), "busy_end": end.isoformat()}
+    rows = _due_now(
+        booking,
+        NotificationKind.BUSY_CONFLICT,
+        Recipient.TUTOR,
+        now=now,
+        key=str(booking.sequence),
+        extra=extra,
+    )
+    _owe(booking, rows, now=now)
+
+
 def enqueue_all(notification_ids: list[int]) -> None:
     for notification_id in notification_ids:
         enqueue(notification_id)
@@ -246,8 +265,6 @@ def enqueue_all(notification_ids: list[int]) -> None:
 
 def enqueue(notification_id: int) -> None:
     """Hand a row to Celery. If the broker is down the row simply waits for the sweep."""
-    from .tasks import deliver_notification
-
     try:
         deliver_notification.delay(notification_id)
     except Exception:
@@ -290,6 +307,9 @@ SUBJECTS = {
     ),
     (NotificationKind.PAYMENT_REFUSED, Recipient.TUTOR): (
         "Refunded: a payment from {student} for {date} could not be accepted"
+    ),
+    (NotificationKind.BUSY_CONFLICT, Recipient.TUTOR): (
+        "Your calendar is busy during {student}'s session on {date}"
     ),
 }
 WITH_INVITE = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.CANCELLED}
@@ -355,6 +375,14 @@ def _context(n: Notification) -> dict[str, Any]:
         ),
         # What the booking is now, for messages that say where things stand.
         "status": booking.status,
+        "calendar": one_line(ctx.get("calendar", ""), limit=120),
+        "busy_when": _when(datetime.fromisoformat(ctx["busy_start"]), reader_zone)
+        if "busy_start" in ctx
+        else "",
+        "busy_until": _when(datetime.fromisoformat(ctx["busy_end"]), reader_zone)
+        if "busy_end" in ctx
+        else "",
+        "booking_url": f"{settings.PUBLIC_BASE_URL}/tutor/bookings/{booking.pk}/",
     }
     if to_student:
         context["manage_url"] = booking.manage_url
@@ -475,9 +503,15 @@ def _stale(n: Notification) -> str:
             return "booking was moved"
     # A reschedule or a cancellation raised the SEQUENCE: its own message says what
     # stands now, and an older invite arriving after it would put back a dead time.
-    versioned = n.kind in (NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED)
+    versioned = n.kind in (
+        NotificationKind.CONFIRMED,
+        NotificationKind.RESCHEDULED,
+        NotificationKind.BUSY_CONFLICT,
+    )
     if versioned and booking.sequence != n.context.get("sequence"):
         return "a newer version of the booking was announced"
+    if n.kind == NotificationKind.BUSY_CONFLICT and booking.status != BookingStatus.CONFIRMED:
+        return f"booking is {booking.status}"
     if n.kind == NotificationKind.HOLD_EXPIRED:
         if booking.status != BookingStatus.EXPIRED:
             return f"booking is {booking.status}"  # late money confirmed it after all
@@ -554,8 +588,6 @@ def sweep(*, now: datetime, budget_seconds: float = 60.0) -> dict[str, int]:
 
 def schedule_retry(notification_id: int) -> None:
     """Try again when the backoff is over (the minute sweep is the safety net)."""
-    from .tasks import deliver_notification
-
     due = (
         Notification.objects.filter(pk=notification_id, state=NotificationState.PENDING)
         .values_list("due_at", flat=True)

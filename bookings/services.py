@@ -40,6 +40,7 @@ from .models import (
     new_token,
 )
 from .payment_port import payment_port
+from .policy import policy_refund, reschedulable
 
 logger = logging.getLogger(__name__)
 
@@ -422,21 +423,6 @@ def booking_confirm(
 # --- cancel, reschedule, outcome -----------------------------------------------------------
 
 
-def refund_due(booking: Booking, *, actor: str, now: datetime) -> int:
-    """What the cancellation policy gives back, in minor units.
-
-    Nothing was paid for a hold. A tutor's cancellation always refunds in full; a
-    student's refunds in full up to the tutor's full_refund_hours before the start,
-    and nothing after.
-    """
-    if booking.status != BookingStatus.CONFIRMED:
-        return 0
-    if actor == Actor.TUTOR:
-        return booking.price_amount
-    deadline = booking.slot.start - timedelta(hours=booking.tutor.full_refund_hours)
-    return booking.price_amount if now <= deadline else 0
-
-
 @dataclass(frozen=True)
 class Cancellation:
     booking: Booking
@@ -462,7 +448,7 @@ def booking_cancel(
                 "session_started", "The session has already started.", status=409
             )
         was_held = booking.status == BookingStatus.PENDING_PAYMENT
-        refund = refund_due(booking, actor=actor, now=now)
+        refund = policy_refund(booking, actor=actor, now=now)
         booking.cancelled_at = now
         booking.refund_amount = refund
         booking.sequence += 1
@@ -500,7 +486,7 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
             raise ApplicationError(
                 "not_reschedulable", "Only a confirmed booking can be rescheduled.", status=409
             )
-        if refund_due(booking, actor=Actor.STUDENT, now=now) < booking.price_amount:
+        if not reschedulable(booking, now=now):
             raise ApplicationError(
                 "reschedule_window_closed",
                 f"Sessions can be moved up to {booking.tutor.full_refund_hours} hours "
@@ -778,6 +764,19 @@ def slot_create_one_off(
             )
     except IntegrityError:
         raise ApplicationError("slot_overlap", "It overlaps another slot.", status=409) from None
+
+
+def slot_block(*, slot: Slot, now: datetime) -> BlockedPeriod:
+    """Block an unbooked slot's time (kept blocked even if a rule covers it)."""
+    with transaction.atomic():
+        Tutor.objects.select_for_update().get(pk=slot.tutor_id)
+        if Booking.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).exists():
+            raise ApplicationError(
+                "slot_booked", "This slot is booked: cancel the booking first.", status=409
+            )
+        return block_create(
+            tutor=slot.tutor, start=slot.start, end=slot.end, reason="slot blocked", now=now
+        )
 
 
 def slot_delete(*, slot: Slot, now: datetime) -> Slot:

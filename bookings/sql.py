@@ -5,9 +5,10 @@
    and client (holds serialise per student across tutors): one ORM query
    (select_related + select_for_update(of=...) + a RawSQL annotation).
 2. Everything else a hold checks, in one hand-written UNION: the tutor's active bookings
-   around the slot, the student's and the client's unpaid holds, and the tutor's unpaid
-   holds and upcoming slots. Django builds and compiles a UNION of this shape in about a
-   millisecond of Python, more than PostgreSQL spends running it, so it is fixed text
+   and busy times (their own calendars) around the slot, the student's and the client's
+   unpaid holds, and the tutor's unpaid holds and upcoming slots. Django builds and
+   compiles a UNION of this shape in about a millisecond of Python, more than
+   PostgreSQL spends running it, so it is fixed text
    (status constants written in, every request value a parameter) run on a cursor; its
    few columns are turned into Python values here with public functions only.
 
@@ -96,6 +97,14 @@ WHERE s.tutor_id = %s AND s.removed_at IS NULL
   ), %s)
   AND s."start" < %s AND s."end" > %s AND b.status IN ('pending_payment', 'confirmed')
 """
+# The tutor's busy times from their own calendars (kind 5), by the busy_by_tutor_end_start
+# index: a range on "end", then "start" checked in the index.
+_ELSEWHERE_SQL = """
+UNION ALL
+SELECT NULL, NULL, i.tutor_id, NULL, i."start", i."end", 5
+FROM bookings_busyinterval i
+WHERE i.tutor_id = %s AND i."end" > %s AND i."start" < %s
+"""
 # The student's unpaid holds (by email: 1, by client: 2), with their expiry in the
 # start column. Expired ones are told apart in Python: with the key alone to look for,
 # the database always reads them by the booking_pending_by_email/_client index,
@@ -148,8 +157,8 @@ def busy_around(
     client: str = "",
     tutor_share: bool = False,
 ) -> Around:
-    """The active bookings of slot's tutor touching [slot.start - margin, slot.end +
-    margin), how many unexpired holds the email `holds_of` and the client digest
+    """The active bookings and busy times of slot's tutor touching [slot.start - margin,
+    slot.end + margin), how many unexpired holds the email `holds_of` and the client digest
     `client` have at `now`, and (`tutor_share`) the tutor's unexpired holds and upcoming
     slots. One query.
 
@@ -160,9 +169,10 @@ def busy_around(
     booked slot is never withdrawn (services refuse to).
     """
     lo, hi = slot.start - margin, slot.end + margin
-    sql = _BUSY_SQL
+    sql = _BUSY_SQL + _ELSEWHERE_SQL
     params = [slot.tutor_id, slot.tutor_id, _db_value("start", lo), _db_value("start", lo)]
     params += [_db_value("start", hi), _db_value("end", lo)]
+    params += [slot.tutor_id, _db_value("end", lo), _db_value("start", hi)]
     if holds_of:
         sql += _HOLDS_SQL
         params.append(holds_of)
@@ -184,6 +194,8 @@ def busy_around(
             busy.append(
                 Busy(_uuid(booking_id), slot_id, tutor_id, mode, _aware(start), _aware(end))
             )
+        elif kind == 5:
+            busy.append(Busy.elsewhere(tutor_id, _aware(start), _aware(end)))
         elif kind in holds:
             expires = _aware(start)
             holds[kind] += expires is not None and expires > now

@@ -1,9 +1,14 @@
-"""Thin tasks: each loads what it needs by id and calls one service with the current time."""
+"""Thin tasks: each loads what it needs by id and calls one service with the current time.
+
+Dependencies point one way: this module imports the services it calls, and nothing in
+bookings imports it back. The outbox queues deliver_notification by its name
+(bookings/queueing.py); beat names the periodic tasks in settings.CELERY_BEAT_SCHEDULE.
+"""
 
 from celery import shared_task
 from django.utils import timezone
 
-from . import notifications, services
+from . import housekeeping, notifications, services
 
 
 @shared_task(name="bookings.tasks.expire_holds")
@@ -33,3 +38,10 @@ def deliver_notification(notification_id: int) -> str:
 @shared_task(name="bookings.tasks.send_due_notifications", acks_late=True)
 def send_due_notifications() -> dict[str, int]:
     return notifications.sweep(now=timezone.now())
+
+
+# Hourly: each run has only the last hour's worth of rows to forget, well inside the
+# task's time limit; a backlog (the first run, a long outage) drains over a few runs.
+@shared_task(name="bookings.tasks.prune_notifications")
+def prune_notifications() -> int:
+    return housekeeping.notifications_prune(now=timezone.now(), budget_seconds=60)

@@ -1,26 +1,31 @@
 """Request ids, structured logs without secrets, health checks, optional Sentry.
 
-A request id is taken from X-Request-ID (when it looks like one) or made up, returned
-in the response header, written on every log line, and carried into the Celery tasks
-the request queues (a task message header), so one booking's trail can be followed
-from the web process into the worker.
+Request ids are django-guid's (settings.DJANGO_GUID): its middleware takes the id from
+X-Request-ID when that is a UUID, or makes one up, and returns it in the response
+header; its Celery integration carries it in a message header into the tasks the
+request queues. Here every log line gets the id (RequestIdFilter), so one booking's
+trail can be followed from the web process into the worker, and loses its secrets.
+
+Dependencies point one way: this module imports config.celery_app (the health check
+asks its broker), and config.celery_app imports nothing of ours.
 """
 
-import contextvars
 import json
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_guid.context import guid as request_id_var
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_VALID_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+from config.celery_app import app as celery_app
+
+# request_id_var is django-guid's context variable: set by its middleware for each
+# request and by its Celery signals for each task, None outside them.
 
 # Secrets that travel in URLs: manage links (pages, API, invites), the tutor's calendar
 # feed, Stripe's return URL, the simulated checkout and password reset links. Tutors'
@@ -28,7 +33,9 @@ _VALID_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _SECRET_PATH = re.compile(
     r"((?<!tutor)(?<!admin)/(?:api/)?bookings/|/calendar/|/payments/(?:return|simulated)/"
     r"|/reset/[^/\s?#]+/(?!set-password/))"
-    r"[^/\s?#&\"'<>.]+"
+    # Every secret is 16+ characters; shorter words stay, so source paths in tracebacks
+    # (.../bookings/services.py) stay readable.
+    r"[^/\s?#&\"'<>.]{16,}"
 )
 # The same secrets in a query string or a form (session_id is Stripe's Checkout id).
 _SECRET_PARAM = re.compile(
@@ -52,30 +59,24 @@ def redact(text: str) -> str:
     return _SECRET_SHAPE.sub(REDACTED, text)
 
 
-class RequestIdMiddleware:
+class AccessLogMiddleware:
+    """One line per request: method, path (redacted like every line), status, duration.
+
+    Placed after django-guid's middleware, so the line carries the request's id.
+    """
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.headers.get("X-Request-ID", "")
-        rid = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
-        token = request_id_var.set(rid)
-        # Django logs a 404 or 500 after the middleware has returned: the filter below
-        # finds the id on the request the record carries.
-        request.request_id = rid  # type: ignore[attr-defined]
         started = time.monotonic()
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
-        response["X-Request-ID"] = rid
+        response = self.get_response(request)
         logging.getLogger("tutoring.access").info(
             "%s %s %s %.1fms",
             request.method,
             request.path,
             response.status_code,
             (time.monotonic() - started) * 1000,
-            extra={"request_id": rid},
         )
         return response
 
@@ -138,12 +139,19 @@ _plain = logging.Formatter()
 
 
 class RequestIdFilter(RedactFilter):
-    """Puts the current request id on every record and strips secrets from it."""
+    """Puts the current request id on every record ("-" outside a request or task) and
+    strips secrets from it.
+
+    The id is django-guid's. (Its own log filter would write None outside requests and
+    redact nothing; one filter doing both keeps the order of the two obvious.)
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            given = getattr(getattr(record, "request", None), "request_id", None)
-            record.request_id = given or request_id_var.get()
+        if not getattr(record, "request_id", None):
+            # django-guid also puts the id on the request that a django.request record
+            # carries.
+            given = getattr(getattr(record, "request", None), "correlation_id", None)
+            record.request_id = request_id_var.get() or given or "-"
         return super().filter(record)
 
 
@@ -174,10 +182,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    from config.celery_app import app
-
     try:
-        with app.connection_for_write() as conn:
+        with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:

@@ -13,6 +13,8 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: no inline script,
     # so the Content-Security-Policy needs no 'unsafe-inline'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    # The tutor's own calendars: /tutor/calendars/ and /api/tutor/calendars/.
+    path("", include("calendars.urls")),
     path("api/", include("bookings.api.urls")),
     path("payments/", include("payments.urls")),
     path("calendar/<str:token>.ics", tutor_feed, name="tutor-feed"),

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import services
+from . import housekeeping, services
 
 
 @shared_task(name="payments.tasks.reconcile")
@@ -24,3 +24,9 @@ def refunds_send(booking_id: str) -> None:
 @shared_task(name="payments.tasks.abandon_checkout")
 def abandon_checkout(booking_id: str) -> None:
     services.checkout_abandon(booking_id=booking_id, now=timezone.now())
+
+
+# Hourly, with a time budget, like bookings.tasks.prune_notifications.
+@shared_task(name="payments.tasks.prune_stripe_events")
+def prune_stripe_events() -> int:
+    return housekeeping.stripe_events_prune(now=timezone.now(), budget_seconds=60)

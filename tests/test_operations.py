@@ -2,9 +2,16 @@
 
 import json
 import logging
+import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import setup_logging
+from django.http import HttpRequest, HttpResponse
 from django.test import Client
+from django.urls import path
 
 from config.celery_app import app as celery_app
 from config.observability import JsonFormatter, RequestIdFilter, request_id_var
@@ -26,29 +33,101 @@ def test_healthz_answers_503_when_the_broker_is_unreachable(client, monkeypatch)
     assert response.json()["checks"]["broker"].startswith("error")
 
 
-def test_every_response_has_a_request_id_and_echoes_a_given_one(client):
+def test_every_response_has_a_request_id_and_echoes_a_given_uuid(client):
     generated = client.get("/healthz")["X-Request-ID"]
-    assert len(generated) == 32
-    given = Client(HTTP_X_REQUEST_ID="req-1234abcd").get("/healthz")
-    assert given["X-Request-ID"] == "req-1234abcd"
-    hostile = Client(HTTP_X_REQUEST_ID="bad id\nwith newline").get("/healthz")
-    assert hostile["X-Request-ID"] != "bad id\nwith newline"
+    assert uuid.UUID(generated).hex == generated
+    given = str(uuid.uuid4())
+    assert Client(HTTP_X_REQUEST_ID=given).get("/healthz")["X-Request-ID"] == given
 
 
-def test_the_request_id_travels_into_the_tasks_a_request_queues():
-    seen: list[str] = []
+@pytest.mark.parametrize(
+    "hostile",
+    ["bad id\nwith newline", "req-1234abcd", "x" * 200, "[redacted]", "12345678-1234-5678-1234"],
+)
+def test_a_request_id_that_is_not_a_uuid_is_replaced(hostile):
+    answered = Client(HTTP_X_REQUEST_ID=hostile).get("/healthz")["X-Request-ID"]
+    assert answered != hostile
+    assert uuid.UUID(answered).hex == answered
 
-    @celery_app.task(name="tests.remember_request_id")
-    def remember() -> None:
-        seen.append(request_id_var.get())
 
-    token = request_id_var.set("req-from-web-123")
+# --- one id from the request into the tasks it queues --------------------------------------
+
+trail = logging.getLogger("tests.trail")
+
+
+@celery_app.task(name="tests.log_in_a_task")
+def log_in_a_task() -> None:
+    trail.info("the task runs")
+
+
+def queue_a_task(request: HttpRequest) -> HttpResponse:
+    trail.info("the view queues a task")
+    log_in_a_task.delay()
+    return HttpResponse("queued")
+
+
+urlpatterns = [path("queue/", queue_a_task)]
+
+
+class Keep(logging.Handler):
+    """Records as our console handler sees them: through RequestIdFilter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(RequestIdFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def worker() -> Iterator[None]:
+    """A Celery worker in a thread of this process, consuming what the test publishes
+    (tests otherwise run tasks eagerly, which publishes nothing and carries no header)."""
+
+    def keep_our_logging(**_: object) -> None:
+        """Celery's testing worker would otherwise set up the root logger its own way."""
+
+    setup_logging.connect(keep_our_logging)
+    patch = pytest.MonkeyPatch()
+    patch.setitem(celery_app.conf, "task_always_eager", False)
     try:
-        # Eager here; on a real broker the id rides in a message header (celery_app.py).
-        remember.apply(headers={"request_id": "req-from-web-123"})
+        with start_worker(celery_app, pool="solo", perform_ping_check=False):
+            yield
     finally:
-        request_id_var.reset(token)
-    assert seen == ["req-from-web-123"]
+        patch.undo()
+        setup_logging.disconnect(keep_our_logging)
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.usefixtures("worker")
+def test_a_request_and_the_tasks_it_queues_log_under_the_response_request_id():
+    keep = Keep()
+    for name in ("tests.trail", "tutoring.access"):
+        logging.getLogger(name).addHandler(keep)
+    try:
+        response = Client().get("/queue/")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            r.getMessage() == "the task runs" for r in keep.records
+        ):
+            time.sleep(0.05)
+    finally:
+        for name in ("tests.trail", "tutoring.access"):
+            logging.getLogger(name).removeHandler(keep)
+    lines = {r.getMessage().split(" 200 ")[0]: r.request_id for r in keep.records}  # type: ignore[attr-defined]
+    assert lines == {
+        "the view queues a task": response["X-Request-ID"],
+        "GET /queue/": response["X-Request-ID"],
+        "the task runs": response["X-Request-ID"],
+    }
+
+
+def test_log_lines_outside_requests_and_tasks_show_a_dash():
+    record = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "tick", (), None)
+    RequestIdFilter().filter(record)
+    assert record.request_id == "-"  # type: ignore[attr-defined]
 
 
 def test_json_logs_carry_the_request_id_and_no_secrets():

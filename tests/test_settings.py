@@ -70,3 +70,84 @@ def test_postgresql_connections_prepare_repeated_statements_unless_turned_off(
     # SQLite has nothing to prepare: its options are its own.
     monkeypatch.delenv("DATABASE_URL")
     assert "prepare_threshold" not in database_from_env("sqlite:///x")["OPTIONS"]
+
+
+def base_settings(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, object]:
+    """config/settings/base.py evaluated afresh under `environ` (the loaded settings stay)."""
+    import runpy
+
+    for key in ("EMAIL_URL", "EMAIL_FILE_PATH", "RETENTION_DAYS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(ROOT / "config" / "settings" / "base.py"))
+
+
+EMAIL_SETTINGS = (
+    "EMAIL_BACKEND",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            None,
+            ("django.core.mail.backends.filebased.EmailBackend", "localhost", 25, "", "",
+             False, False),
+        ),
+        (
+            "smtp://mailpit:1025",
+            ("django.core.mail.backends.smtp.EmailBackend", "mailpit", 1025, "", "",
+             False, False),
+        ),
+        (
+            "smtp+tls://user:p%40ss@smtp.example.com:587",
+            ("django.core.mail.backends.smtp.EmailBackend", "smtp.example.com", 587, "user",
+             "p@ss", True, False),
+        ),
+        (
+            "smtp+ssl://user:pass@smtp.example.com:465",
+            ("django.core.mail.backends.smtp.EmailBackend", "smtp.example.com", 465, "user",
+             "pass", False, True),
+        ),
+    ],
+)  # fmt: skip
+def test_email_url_picks_the_transport(
+    monkeypatch: pytest.MonkeyPatch, url: str | None, expected: tuple[object, ...]
+) -> None:
+    settings = base_settings(monkeypatch, **({"EMAIL_URL": url} if url else {}))
+    assert tuple(settings[name] for name in EMAIL_SETTINGS) == expected
+
+
+def test_without_email_url_emails_are_files_under_var_mail(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = base_settings(monkeypatch)
+    assert settings["EMAIL_FILE_PATH"] == str(ROOT / "var" / "mail")
+    elsewhere = str(tmp_path / "mail")
+    assert base_settings(monkeypatch, EMAIL_FILE_PATH=elsewhere)["EMAIL_FILE_PATH"] == elsewhere
+
+
+def test_an_unknown_email_scheme_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="Invalid email schema"):
+        base_settings(monkeypatch, EMAIL_URL="smpt://mailpit:1025")
+
+
+def test_retention_defaults_to_ninety_days_and_refuses_less_than_a_week(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    assert base_settings(monkeypatch)["RETENTION_DAYS"] == 90
+    assert base_settings(monkeypatch, RETENTION_DAYS="30")["RETENTION_DAYS"] == 30
+    with pytest.raises(ImproperlyConfigured, match="RETENTION_DAYS"):
+        base_settings(monkeypatch, RETENTION_DAYS="2")

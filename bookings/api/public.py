@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bookings import ics, selectors, services
+from bookings import conditional, ics, selectors, services
 from bookings.models import Actor, Booking, BookingStatus, Tutor
 from bookings.payment_port import payment_port
 
@@ -79,7 +79,7 @@ class SlotListView(APIView):
 
     authentication_classes: list = []
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = SlotQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
@@ -110,11 +110,14 @@ class SlotListView(APIView):
             if params.get("tutor")
             else None
         )
+        check = conditional.for_api(request, tutor=tutor, now=now) if tutor else None
+        if check and (unchanged := check.not_modified(request)):
+            return unchanged
         items = selectors.open_slots(
             start=start, end=end, now=now, tutor=tutor, mode=params.get("mode")
         )
         results = [slot_dict(item, zone) for item in items]
-        return Response(
+        response = Response(
             {
                 "tz": str(zone),
                 "start": start.astimezone(zone).isoformat(),
@@ -123,6 +126,11 @@ class SlotListView(APIView):
                 "results": results,
             }
         )
+        if check:  # a window from now with no end given moves with the clock
+            moving = "start" not in params and "end" not in params
+            starts = [item.slot.start for item in items]
+            check.tag(response, starts=starts, window=end - start if moving else None)
+        return response
 
 
 def booking_response(
@@ -130,7 +138,9 @@ def booking_response(
 ) -> Response:
     if payment_url is None and booking.status == BookingStatus.PENDING_PAYMENT:
         payment_url = payment_port().checkout_url(booking)
-    return Response(booking_dict(booking, payment_url=payment_url), status=status_code)
+    return Response(
+        booking_dict(booking, now=timezone.now(), payment_url=payment_url), status=status_code
+    )
 
 
 @extend_schema(

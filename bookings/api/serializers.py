@@ -3,10 +3,11 @@
 from datetime import datetime, tzinfo
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from bookings import validation
+from bookings import selectors, validation
 from bookings.models import (
     AvailabilityRule,
     BlockedPeriod,
@@ -17,6 +18,7 @@ from bookings.models import (
     Slot,
     Tutor,
 )
+from bookings.presenters import booking_facts
 from bookings.selectors import OpenSlot
 
 from .fields import (
@@ -174,8 +176,8 @@ class RescheduleSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
-class BookingSerializer(serializers.Serializer):
-    """A booking as its student sees it (through the manage link)."""
+class TutorBookingSerializer(serializers.Serializer):
+    """A booking as its tutor sees it: no link of the student's (those act as the student)."""
 
     # Documents the shape; booking_dict() renders it (the hold answers with it on every
     # call, and building these fields per response costs more than the dict).
@@ -194,20 +196,33 @@ class BookingSerializer(serializers.Serializer):
     notes = serializers.CharField()
     price = MoneySerializer()
     refund = MoneySerializer(allow_null=True, help_text="What the cancellation gave back.")
+    free_cancellation_until = serializers.DateTimeField(
+        help_text="Until then a student's cancellation refunds in full and a move is allowed."
+    )
     place = PlaceSerializer(allow_null=True, help_text="In person: where.")
     video_url = serializers.URLField(
         allow_null=True, help_text="Remote: the call link, once the session is paid for."
     )
     hold_expires_at = serializers.DateTimeField(allow_null=True)
-    payment_url = serializers.URLField(allow_null=True, help_text="While held: where to pay.")
-    manage_url = serializers.URLField()
-    invite_url = serializers.URLField()
     created_at = serializers.DateTimeField()
     confirmed_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
 
     def to_representation(self, instance: Booking) -> dict[str, Any]:
-        return booking_dict(instance, payment_url=self.context.get("payment_url"))
+        return booking_dict(instance, now=timezone.now(), for_tutor=True)
+
+
+class BookingSerializer(TutorBookingSerializer):
+    """A booking as its student sees it (through the manage link)."""
+
+    payment_url = serializers.URLField(allow_null=True, help_text="While held: where to pay.")
+    manage_url = serializers.URLField(help_text="The student's private page (keep it secret).")
+    invite_url = serializers.URLField(help_text="The booking as .ics, once confirmed.")
+
+    def to_representation(self, instance: Booking) -> dict[str, Any]:
+        return booking_dict(
+            instance, now=timezone.now(), payment_url=self.context.get("payment_url")
+        )
 
 
 _DATETIME = serializers.DateTimeField()  # renders as every other datetime of the API
@@ -217,20 +232,21 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else _DATETIME.to_representation(value)
 
 
-def booking_dict(booking: Booking, *, payment_url: str | None = None) -> dict[str, Any]:
-    """The BookingSerializer shape of `booking` (its slot, tutor and offering loaded)."""
-    slot, offering, status = booking.slot, booking.offering, booking.status
-    cancelled = status == BookingStatus.CANCELLED
-    paid_remote = booking.mode == Mode.REMOTE and status == BookingStatus.CONFIRMED
-    manage_url = booking.manage_url
-    return {
+def booking_dict(
+    booking: Booking, *, now: datetime, payment_url: str | None = None, for_tutor: bool = False
+) -> dict[str, Any]:
+    """The BookingSerializer shape of `booking` (its slot, tutor and offering loaded);
+    the tutor's shape leaves out the student's private links."""
+    facts = booking_facts(booking, now=now, for_tutor=for_tutor)
+    slot = booking.slot
+    shape = {
         "id": str(booking.pk),
-        "status": status,
+        "status": booking.status,
         "tutor": booking.tutor.slug,
         "tutor_name": booking.tutor.display_name,
         "slot": booking.slot_id,
         "mode": booking.mode,
-        "offering": offering.title,
+        "offering": booking.offering.title,
         "start": _when(slot.start),
         "end": _when(slot.end),
         "student_name": booking.student_name,
@@ -238,17 +254,24 @@ def booking_dict(booking: Booking, *, payment_url: str | None = None) -> dict[st
         "student_timezone": booking.student_timezone,
         "notes": booking.notes,
         "price": money(booking.price_amount, booking.currency),
-        "refund": money(booking.refund_amount, booking.currency) if cancelled else None,
-        "place": offering.place if booking.mode == Mode.IN_PERSON else None,
-        "video_url": offering.video_url if paid_remote else None,
+        "refund": None
+        if facts.refund_amount is None
+        else money(facts.refund_amount, booking.currency),
+        "free_cancellation_until": _when(facts.free_cancellation_until),
+        "place": facts.place,
+        "video_url": facts.video_url,
         "hold_expires_at": _when(booking.hold_expires_at),
-        "payment_url": payment_url,
-        "manage_url": manage_url,
-        "invite_url": f"{manage_url.replace('/bookings/', '/api/bookings/', 1)}invite.ics",
         "created_at": _when(booking.created_at),
         "confirmed_at": _when(booking.confirmed_at),
         "cancelled_at": _when(booking.cancelled_at),
     }
+    if facts.links is not None:
+        shape |= {
+            "payment_url": payment_url,
+            "manage_url": facts.links.manage,
+            "invite_url": facts.links.invite,
+        }
+    return shape
 
 
 # --- tutor ----------------------------------------------------------------------------------
@@ -312,7 +335,7 @@ class OwnOfferingsMixin:
         serializer: Any = self
         tutor = serializer.context.get("tutor")
         if tutor is not None:
-            serializer.fields["offerings"].child_relation.queryset = Offering.objects.filter(
+            serializer.fields["offerings"].child_relation.queryset = selectors.tutor_offerings(
                 tutor=tutor
             )
 
@@ -380,15 +403,6 @@ class SlotCreateSerializer(OwnOfferingsMixin, serializers.Serializer):
         days_ahead=validation.PLAN_DAYS_AHEAD, help_text="At most a year from now."
     )
     offerings = serializers.PrimaryKeyRelatedField(many=True, queryset=Offering.objects.none())
-
-
-class TutorBookingSerializer(BookingSerializer):
-    payment_url = None  # type: ignore[assignment]  # the student's to use, not the tutor's
-
-    def to_representation(self, instance: Booking) -> dict[str, Any]:
-        shape = booking_dict(instance)
-        del shape["payment_url"]
-        return shape
 
 
 class TutorBookingQuerySerializer(serializers.Serializer):

@@ -17,9 +17,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from bookings import selectors, services
-from bookings.errors import ApplicationError
 from bookings.models import (
-    ACTIVE_STATUSES,
     Actor,
     AvailabilityRule,
     BlockedPeriod,
@@ -112,7 +110,7 @@ class OfferingViewSet(TutorScoped, viewsets.ModelViewSet):
     serializer_class = OfferingSerializer
 
     def get_queryset(self) -> QuerySet[Offering]:
-        return Offering.objects.filter(tutor=self.tutor).order_by("id")
+        return selectors.tutor_offerings(tutor=self.tutor).order_by("id")
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.offering_save(
@@ -142,7 +140,7 @@ class RuleViewSet(TutorScoped, viewsets.ModelViewSet):
     serializer_class = RuleSerializer
 
     def get_queryset(self) -> QuerySet[AvailabilityRule]:
-        return AvailabilityRule.objects.filter(tutor=self.tutor).prefetch_related("offerings")
+        return selectors.tutor_rules(tutor=self.tutor)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.rule_save(
@@ -176,7 +174,7 @@ class BlockViewSet(
     serializer_class = BlockSerializer
 
     def get_queryset(self) -> QuerySet[BlockedPeriod]:
-        return BlockedPeriod.objects.filter(tutor=self.tutor).order_by("start")
+        return selectors.tutor_blocks(tutor=self.tutor)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.block_create(
@@ -209,31 +207,24 @@ class SlotViewSet(
     serializer_class = TutorSlotSerializer
 
     def get_queryset(self) -> QuerySet[Slot]:
-        qs = Slot.objects.filter(tutor=self.tutor).order_by("start")
         if self.action != "list":
-            return qs
+            return selectors.tutor_slot_rows(tutor=self.tutor, include_removed=True)
         query = TutorSlotQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        if not params["include_removed"]:
-            qs = qs.filter(removed_at__isnull=True)
-        if "start_from" in params:
-            qs = qs.filter(start__gte=params["start_from"])
-        else:
-            qs = qs.filter(end__gt=timezone.now())
-        if "start_to" in params:
-            qs = qs.filter(start__lt=params["start_to"])
-        return qs
+        return selectors.tutor_slot_rows(
+            tutor=self.tutor,
+            include_removed=params["include_removed"],
+            start_from=params.get("start_from"),
+            start_to=params.get("start_to"),
+            end_after=None if "start_from" in params else timezone.now(),
+        )
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         if getattr(self, "swagger_fake_view", False):
             return context
-        context["booked_slot_ids"] = set(
-            Booking.objects.filter(tutor=self.tutor, status__in=ACTIVE_STATUSES).values_list(
-                "slot_id", flat=True
-            )
-        )
+        context["booked_slot_ids"] = selectors.tutor_booked_slot_ids(tutor=self.tutor)
         return context
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -254,18 +245,7 @@ class SlotViewSet(
     @action(detail=True, methods=["post"])
     def block(self, request: Request, pk: str | None = None) -> Response:
         """Block this slot's time (kept blocked even if a rule covers it)."""
-        slot = self.get_object()
-        if Booking.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).exists():
-            raise ApplicationError(
-                "slot_booked", "This slot is booked: cancel the booking first.", status=409
-            )
-        block = services.block_create(
-            tutor=self.tutor,
-            start=slot.start,
-            end=slot.end,
-            reason="slot blocked",
-            now=timezone.now(),
-        )
+        block = services.slot_block(slot=self.get_object(), now=timezone.now())
         return Response(BlockSerializer(block).data, status=status.HTTP_201_CREATED)
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from bookings import selectors
-from bookings.availability import local_to_utc, rule_slots
+from bookings.availability import RuleShape, local_to_utc
+from bookings.availability import rule_preview as rule_preview_slots
 from bookings.ics import map_link
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -28,8 +29,8 @@ from bookings.models import (
     is_timezone,
 )
 from bookings.money import format_money
+from bookings.presenters import StudentLinks, booking_facts
 from bookings.selectors import OpenSlot
-from bookings.services import refund_due
 
 # The picker shows today and the 27 days after it, in the visitor's zone.
 PICKER_DAYS = 28
@@ -183,8 +184,8 @@ def plain_days(
 
 def open_slot(*, tutor: Tutor, slot_id: int, now: datetime) -> SlotRow | None:
     """This slot, if it can be booked right now (in at least one mode)."""
-    slot = Slot.objects.filter(pk=slot_id, tutor=tutor, removed_at__isnull=True).first()
-    if slot is None:
+    slot = selectors.slot_of(tutor=tutor, slot_id=slot_id)
+    if slot is None or slot.removed_at is not None:
         return None
     items = selectors.open_slots(
         start=slot.start, end=slot.start + timedelta(seconds=1), now=now, tutor=tutor
@@ -236,6 +237,8 @@ def offering_rows(offerings: Iterable[Offering]) -> list[OfferingRow]:
 
 @dataclass(frozen=True)
 class BookingPage:
+    """The core facts (bookings.presenters) formatted for the student's pages."""
+
     booking: Booking
     state: str  # confirmed | pending | hold_expired | cancelled | completed | no_show
     zone: str
@@ -244,41 +247,35 @@ class BookingPage:
     place: dict[str, str] | None
     map_url: str | None
     video_url: str | None
+    free_cancellation_until: datetime
     can_reschedule: bool
     reschedule_closed_reason: str
+    links: StudentLinks | None
 
 
 def booking_page(booking: Booking, *, now: datetime) -> BookingPage:
-    status = booking.status
-    if status == BookingStatus.PENDING_PAYMENT:
-        running = booking.hold_expires_at is not None and booking.hold_expires_at > now
-        state = "pending" if running else "hold_expired"
-    elif status == BookingStatus.EXPIRED:
-        state = "hold_expired"
-    else:
-        state = status
-    place = booking.offering.place if booking.mode == Mode.IN_PERSON else None
-    confirmed = status == BookingStatus.CONFIRMED
-    in_window = confirmed and refund_due(booking, actor="student", now=now) >= booking.price_amount
+    facts = booking_facts(booking, now=now)
     closed = ""
-    if confirmed and not in_window:
+    if facts.state == "confirmed" and not facts.can_reschedule:
         closed = (
             f"Sessions can be moved up to {booking.tutor.full_refund_hours} hours before they "
             "start; this one is too close."
         )
     return BookingPage(
         booking=booking,
-        state=state,
+        state=facts.state,
         zone=zone_or(booking.student_timezone, booking.tutor.timezone),
         price=money(booking.price_amount, booking.currency),
-        refund=money(booking.refund_amount, booking.currency)
-        if status == BookingStatus.CANCELLED
-        else None,
-        place=place,
-        map_url=map_link(place["address"]) if place else None,
-        video_url=booking.offering.video_url if confirmed and booking.mode == Mode.REMOTE else None,
-        can_reschedule=in_window,
+        refund=None
+        if facts.refund_amount is None
+        else money(facts.refund_amount, booking.currency),
+        place=facts.place,
+        map_url=facts.map_url,
+        video_url=facts.video_url,
+        free_cancellation_until=facts.free_cancellation_until,
+        can_reschedule=facts.can_reschedule,
         reschedule_closed_reason=closed,
+        links=facts.links,
     )
 
 
@@ -321,23 +318,14 @@ class TutorSlotRow:
 def tutor_slots(*, tutor: Tutor, now: datetime, days: int = PICKER_DAYS) -> list[Day]:
     """The tutor's active slots (open or booked) for the next `days`, by day."""
     slots = list(
-        Slot.objects.filter(
-            tutor=tutor, removed_at__isnull=True, end__gt=now, start__lt=now + timedelta(days=days)
-        )
-        .select_related("remote_offering", "in_person_offering", "rule")
-        .order_by("start")
+        selectors.tutor_slot_rows(tutor=tutor, end_after=now, start_to=now + timedelta(days=days))
     )
-    bookings = {
-        b.slot_id: b
-        for b in Booking.objects.filter(slot__in=slots, status__in=ACTIVE_STATUSES).only(
-            "id", "slot_id", "status", "student_name", "mode"
-        )
-    }
+    bookings = selectors.active_bookings_of(slots)
     return by_day([TutorSlotRow(s, bookings.get(s.pk)) for s in slots], tutor.zone)
 
 
 def tutor_blocks(*, tutor: Tutor, now: datetime) -> QuerySet[BlockedPeriod]:
-    return BlockedPeriod.objects.filter(tutor=tutor, end__gt=now).order_by("start")
+    return selectors.tutor_blocks(tutor=tutor, now=now)
 
 
 def local_day_start(day: date, zone: zoneinfo.ZoneInfo) -> datetime:
@@ -378,41 +366,22 @@ def rule_preview(
     rule_id: int | None = None,
     weeks: int = 2,
 ) -> RulePreview:
-    """The slots a rule would create over the next `weeks`, without writing anything.
-
-    Candidates come from the same rule_slots() the materialiser uses; those that
-    collide with another slot or a blocked period are shown as skipped.
-    """
-    candidates = rule_slots(
+    """The slots a rule would give over the next `weeks`, without writing anything:
+    availability.rule_preview() applies the materialiser's own rules."""
+    shape = RuleShape(
+        id=rule_id,
         weekdays=weekdays,
         start_time=start_time,
         end_time=end_time,
         duration=duration,
-        zone=tutor.zone,
-        now=now,
-        last_day=now.astimezone(tutor.zone).date() + timedelta(weeks=weeks, days=-1),
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    if not candidates:
-        return RulePreview([], weeks, 0, 0)
-    lo, hi = candidates[0][0], candidates[-1][1]
-    others = Slot.objects.filter(
-        tutor=tutor, removed_at__isnull=True, start__lt=hi, end__gt=lo
-    ).exclude(rule_id=rule_id if rule_id is not None else -1)
-    taken = [(s.start, s.end) for s in others.only("start", "end")]
-    blocks = [
-        (b.start, b.end)
-        for b in BlockedPeriod.objects.filter(tutor=tutor, start__lt=hi, end__gt=lo)
+    last_day = now.astimezone(tutor.zone).date() + timedelta(weeks=weeks, days=-1)
+    until = local_day_start(last_day + timedelta(days=1), tutor.zone)
+    rows = [
+        PreviewSlot(s, e, note)
+        for s, e, note in rule_preview_slots(tutor, shape, now=now, until=until)
     ]
-    rows = []
-    for s, e in candidates:
-        if any(bs < e and be > s for bs, be in blocks):
-            note = "blocked"
-        elif any(ts < e and te > s for ts, te in taken):
-            note = "overlaps another slot"
-        else:
-            note = ""
-        rows.append(PreviewSlot(s, e, note))
     created = sum(1 for r in rows if not r.note)
     return RulePreview(by_day(rows, tutor.zone), weeks, created, len(rows) - created)

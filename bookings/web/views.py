@@ -22,10 +22,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from rest_framework.exceptions import Throttled
 
-from bookings import selectors, services
+from bookings import conditional, selectors, services
 from bookings.api.throttles import (
     client_address,
     hold_rate_check,
@@ -37,16 +42,15 @@ from bookings.models import (
     ACTIVE_STATUSES,
     Actor,
     AvailabilityRule,
-    BlockedPeriod,
     Booking,
     BookingStatus,
     Mode,
-    Offering,
-    Slot,
     SlotSource,
     Tutor,
 )
 from bookings.payment_port import payment_port
+from bookings.policy import policy_refund
+from bookings.presenters import booking_facts, student_links
 
 from . import presenters
 from .forms import (
@@ -109,16 +113,19 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "bookings/home.html", {"cards": cards})
 
 
-@require_GET
+@require_safe
 def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
     tutor = _public_tutor(slug)
     now = timezone.now()
     zone = presenters.zone_or(request.GET.get("tz"), tutor.timezone)
     mode = _mode(request.GET.get("mode"))
-    rows = presenters.picker_slots(tutor=tutor, now=now)
     plain_view = request.GET.get("view") == "list"
+    check = conditional.for_page(request, tutor=tutor, now=now, variant=[zone, mode, plain_view])
+    if check and (unchanged := check.not_modified(request)):
+        return unchanged
+    rows = presenters.picker_slots(tutor=tutor, now=now)
     offered = {o.mode for o in tutor.offerings.all()}
-    return render(
+    response = render(
         request,
         "bookings/tutor.html",
         {
@@ -136,6 +143,11 @@ def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
             "picker": None if plain_view else presenters.picker_data(rows),
         },
     )
+    if check:  # the page lists the picker's window from now; the plain list, whole days
+        day_zone = ZoneInfo(zone) if plain_view else None
+        starts = [row.start for row in rows]
+        check.tag(response, starts=starts, window=presenters.PICKER_FETCH, day_zone=day_zone)
+    return response
 
 
 def _mode_choices(tutor: Tutor, chosen: presenters.SlotRow | None) -> list[tuple[str, str]]:
@@ -253,11 +265,8 @@ def _taken(
     """The chosen slot is gone: say so kindly and offer the nearest open ones instead."""
     tutor: Tutor = context["tutor"]
     now = timezone.now()
-    was = (
-        Slot.objects.filter(pk=slot_id, tutor=tutor).values_list("start", flat=True).first()
-        if slot_id
-        else None
-    )
+    gone = selectors.slot_of(tutor=tutor, slot_id=slot_id)
+    was = gone.start if gone else None
     options = presenters.alternatives(tutor=tutor, now=now, near=was, mode=mode or None)
     form.set_modes(_mode_choices(tutor, None))
     return render(
@@ -318,7 +327,7 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
         messages.success(request, text)
         return redirect(booking.manage_path)
     page = presenters.booking_page(booking, now=now)
-    due = services.refund_due(booking, actor=Actor.STUDENT, now=now)
+    due = policy_refund(booking, actor=Actor.STUDENT, now=now)
     started = booking.status == BookingStatus.CONFIRMED and booking.slot.start <= now
     return render(
         request,
@@ -391,7 +400,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
             "plain_days": presenters.plain_days(rows, zone=ZoneInfo(zone), mode="", now=now)
             if plain_view
             else [],
-            "reschedule_url": reverse("web:reschedule", args=[booking.manage_token]),
+            "reschedule_url": student_links(booking).reschedule,
         }
     )
     return render(request, "bookings/reschedule.html", context)
@@ -436,7 +445,10 @@ def dashboard(request: HttpRequest, tutor: Tutor) -> HttpResponse:
 @tutor_required
 @require_http_methods(["GET", "POST"])
 def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
-    booking = get_object_or_404(selectors.tutor_bookings(tutor=tutor), pk=pk)
+    try:
+        booking = selectors.tutor_booking(tutor=tutor, booking_id=pk)
+    except NotFound:
+        raise Http404 from None
     now = timezone.now()
     form = TutorCancelForm(request.POST or None)
     if request.method == "POST":
@@ -460,7 +472,7 @@ def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("web:tutor-booking", pk=booking.pk)
-    due = services.refund_due(booking, actor=Actor.TUTOR, now=now)
+    due = policy_refund(booking, actor=Actor.TUTOR, now=now)
     return render(
         request,
         "tutor/booking.html",
@@ -474,7 +486,7 @@ def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
             "started": booking.slot.start <= now,
             "events": booking.events.all(),
             "form": form,
-            "place": booking.offering.place if booking.mode == Mode.IN_PERSON else None,
+            "place": booking_facts(booking, now=now, for_tutor=True).place,
         },
     )
 
@@ -493,17 +505,11 @@ def _availability(
     rules = [
         (rule, ", ".join(names[d] for d in rule.weekdays))
         for rule in sorted(
-            tutor.rules.prefetch_related("offerings"),
+            selectors.tutor_rules(tutor=tutor),
             key=lambda r: (min(r.weekdays, default=8), r.start_time, r.pk),
         )
     ]
-    one_offs = (
-        Slot.objects.filter(
-            tutor=tutor, source=SlotSource.ONE_OFF, removed_at__isnull=True, end__gt=now
-        )
-        .select_related("remote_offering", "in_person_offering")
-        .order_by("start")
-    )
+    one_offs = selectors.tutor_slot_rows(tutor=tutor, source=SlotSource.ONE_OFF, end_after=now)
     return render(
         request,
         "tutor/availability.html",
@@ -517,7 +523,7 @@ def _availability(
             "block_form": block_form or BlockForm(),
             "slot_form": slot_form or OneOffSlotForm(tutor=tutor),
             "preview": preview,
-            "has_offerings": tutor.offerings.filter(is_active=True).exists(),
+            "has_offerings": selectors.tutor_offerings(tutor=tutor, active_only=True).exists(),
         },
     )
 
@@ -563,7 +569,7 @@ def _rule_submit(
     except ApplicationError as exc:
         apply_error(form, exc)
         return form, preview
-    count = Slot.objects.filter(rule=saved, removed_at__isnull=True, start__gt=now).count()
+    count = selectors.rule_slot_count(rule=saved, now=now)
     messages.success(
         request,
         f"Rule saved. It gives you {count} slot{'s' if count != 1 else ''} over the coming weeks.",
@@ -586,7 +592,7 @@ def availability(request: HttpRequest, tutor: Tutor) -> HttpResponse:
 @tutor_required
 @require_http_methods(["GET", "POST"])
 def rule_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
-    rule = get_object_or_404(AvailabilityRule, pk=pk, tutor=tutor)
+    rule = get_object_or_404(selectors.tutor_rules(tutor=tutor), pk=pk)
     if request.method == "GET":
         form = RuleForm(
             tutor=tutor,
@@ -615,7 +621,7 @@ def rule_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
 @tutor_required
 @require_POST
 def rule_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
-    rule = get_object_or_404(AvailabilityRule, pk=pk, tutor=tutor)
+    rule = get_object_or_404(selectors.tutor_rules(tutor=tutor), pk=pk)
     services.rule_delete(rule=rule, now=timezone.now())
     messages.success(request, "Rule deleted. Its unbooked slots are withdrawn; booked ones stay.")
     return redirect("web:tutor-availability")
@@ -647,7 +653,7 @@ def block_add(request: HttpRequest, tutor: Tutor) -> HttpResponse:
 @tutor_required
 @require_POST
 def block_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
-    block = get_object_or_404(BlockedPeriod, pk=pk, tutor=tutor)
+    block = get_object_or_404(selectors.tutor_blocks(tutor=tutor), pk=pk)
     services.block_delete(block=block, now=timezone.now())
     messages.success(request, "Block removed. Your rules fill those days again.")
     return redirect("web:tutor-availability")
@@ -692,7 +698,7 @@ def slots(request: HttpRequest, tutor: Tutor) -> HttpResponse:
 @tutor_required
 @require_POST
 def slot_delete(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
-    slot = get_object_or_404(Slot, pk=pk, tutor=tutor)
+    slot = get_object_or_404(selectors.tutor_slot_rows(tutor=tutor, include_removed=True), pk=pk)
     try:
         services.slot_delete(slot=slot, now=timezone.now())
     except ApplicationError as exc:
@@ -718,7 +724,7 @@ def offerings(request: HttpRequest, tutor: Tutor) -> HttpResponse:
         return redirect("web:tutor-offerings")
     rows = [
         (o, presenters.money(o.price_amount, o.currency))
-        for o in Offering.objects.filter(tutor=tutor).order_by("-is_active", "mode", "id")
+        for o in selectors.tutor_offerings(tutor=tutor)
     ]
     return render(
         request,
@@ -747,7 +753,7 @@ def _offering_saved(form: OfferingForm, tutor: Tutor) -> bool:
 def settings_page(request: HttpRequest, tutor: Tutor) -> HttpResponse:
     """The tutor's rules of business (notice, buffer, refunds) and the calendar feed."""
     # A copy: a valid form writes its input onto its instance before the service runs.
-    form = TutorSettingsForm(request.POST or None, instance=Tutor.objects.get(pk=tutor.pk))
+    form = TutorSettingsForm(request.POST or None, instance=selectors.tutor_fresh(tutor=tutor))
     if request.method == "POST" and form.is_valid():
         services.tutor_save(tutor=tutor, now=timezone.now(), **form.cleaned_data)
         messages.success(request, "Settings saved.")
@@ -768,7 +774,7 @@ def feed_rotate(request: HttpRequest, tutor: Tutor) -> HttpResponse:
 @tutor_required
 @require_http_methods(["GET", "POST"])
 def offering_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
-    offering = get_object_or_404(Offering, pk=pk, tutor=tutor)
+    offering = get_object_or_404(selectors.tutor_offerings(tutor=tutor), pk=pk)
     form = OfferingForm(request.POST or None, instance=offering, tutor=tutor)
     if request.method == "POST" and form.is_valid() and _offering_saved(form, tutor):
         messages.success(request, "Session type saved.")

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -32,13 +34,17 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "django_guid",
     "accounts",
     "bookings",
     "payments",
+    "calendars",
 ]
 
 MIDDLEWARE = [
-    "config.observability.RequestIdMiddleware",
+    # First: every later middleware, view and log line of the request sees its id.
+    "django_guid.middleware.guid_middleware",
+    "config.observability.AccessLogMiddleware",
     "config.observability.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -175,22 +181,20 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 
 # --- Email ------------------------------------------------------------------------------
-# EMAIL_URL picks the transport: smtp://user:pass@host:587 (add ?tls=True), or
-# smtp://mailpit:1025 in docker compose. Unset, emails are written as files under
-# var/mail/ so `make run` users can open them.
+# EMAIL_URL picks the transport, in django-environ's URL schemes: smtp://mailpit:1025 in
+# docker compose, smtp+tls://user:pass@host:587 (STARTTLS) or smtp+ssl://user:pass@host:465
+# for a provider. Unset, emails are written as files under EMAIL_FILE_PATH (var/mail/)
+# so `make run` users can open them.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
-_email = (
-    env.email_url_config(env.str("EMAIL_URL", default=""))
-    if env.str("EMAIL_URL", default="")
-    else {}
-)
-EMAIL_BACKEND = _email.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
-EMAIL_PORT = int(_email.get("EMAIL_PORT") or 25)
-EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
-EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
-EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
-EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+_email = env.email_url("EMAIL_URL", default="filemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+# The parts a URL leaves out (a file backend's URL has none) keep Django's defaults.
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tutoring <bookings@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
@@ -220,7 +224,20 @@ LOGGING = {
         # runserver's request lines (make dev): only 4xx/5xx, redacted; our access log
         # (config.observability) has every request.
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # django-guid narrates every id it takes or makes at INFO; refused ids are warnings.
+        "django_guid": {"level": "WARNING"},
     },
+}
+
+# Request ids (config/observability.py): taken from X-Request-ID only when it is a
+# UUID, else made up; returned in the same header; carried into the Celery tasks a
+# request queues (a message header), and made up for tasks beat starts.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,  # no CORS clients read it
+    "INTEGRATIONS": [CeleryIntegration()],
 }
 
 # Optional error reporting.
@@ -339,7 +356,47 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.retry_refunds",
         "schedule": timedelta(minutes=5),
     },
+    # Housekeeping: see RETENTION_DAYS below.
+    "prune-notifications": {
+        "task": "bookings.tasks.prune_notifications",
+        "schedule": timedelta(hours=1),
+    },
+    "prune-stripe-events": {
+        "task": "payments.tasks.prune_stripe_events",
+        "schedule": timedelta(hours=1),
+    },
+    # Queues the tutors' calendars that are due (each every CALENDAR_SYNC_MINUTES).
+    "sync-calendars": {
+        "task": "calendars.tasks.sync_due",
+        "schedule": timedelta(minutes=1),
+    },
 }
+
+# --- Housekeeping -----------------------------------------------------------------------
+# Stripe webhook events and sent or void outbox rows older than this many days are
+# deleted (never bookings, payments, refunds or status logs). Stripe redelivers an event
+# for up to three days, and an outbox row is what keeps an email from being owed twice:
+# a week is the least that keeps both meaningful.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)
+if RETENTION_DAYS < 7:
+    raise ImproperlyConfigured("RETENTION_DAYS must be at least 7.")
+
+# --- The tutors' own calendars (calendars/) ---------------------------------------------
+# Each source is synced this often (failing ones back off, up to 6 hours between tries).
+CALENDAR_SYNC_MINUTES = env.int("CALENDAR_SYNC_MINUTES", default=10)
+# A calendar larger than this (decompressed) is refused.
+CALENDAR_MAX_BYTES = env.int("CALENDAR_MAX_BYTES", default=5 * 1024 * 1024)
+# The whole fetch of one calendar (redirects and body included).
+CALENDAR_FETCH_TIMEOUT_SECONDS = env.float("CALENDAR_FETCH_TIMEOUT_SECONDS", default=15.0)
+# Fernet keys (comma-separated, newest first) that encrypt calendar addresses and
+# passwords at rest. Required in production; empty elsewhere: derived from SECRET_KEY.
+CALENDAR_CREDENTIALS_KEY = env.str("CALENDAR_CREDENTIALS_KEY", default="")
+CALENDAR_CREDENTIALS_KEY_REQUIRED = False  # production.py: True, no derived key
+# Fetch from private, loopback and link-local addresses. Off: the fetcher refuses them
+# (SSRF). Only tests, or a CalDAV server on your own network, turn it on.
+CALENDAR_ALLOW_PRIVATE_ADDRESSES = env.bool("CALENDAR_ALLOW_PRIVATE_ADDRESSES", default=False)
+# A source failing this many days in a row stops syncing, and its tutor gets an email.
+CALENDAR_GIVE_UP_DAYS = env.int("CALENDAR_GIVE_UP_DAYS", default=7)
 
 # --- Booking rules --------------------------------------------------------------------
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=30)

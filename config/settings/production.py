@@ -44,9 +44,7 @@ STORAGES = {
 
 # Production sends real email: EMAIL_URL (smtp://...) is required.
 if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
-    raise ImproperlyConfigured(
-        "Set EMAIL_URL (e.g. smtp://user:pass@smtp.example.com:587?tls=True)."
-    )
+    raise ImproperlyConfigured("Set EMAIL_URL (e.g. smtp+tls://user:pass@smtp.example.com:587).")
 DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
@@ -63,3 +61,9 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # type: ignore[index]
 # Real money only: no simulated checkout, no missing keys.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET")
+
+# Encrypts calendar links and passwords at rest (calendars/crypto.py); never derived
+# from SECRET_KEY here. Without it `check --deploy` fails (calendars.E001), and so does
+# every use of a calendar, with a message naming this variable.
+CALENDAR_CREDENTIALS_KEY = env.str("CALENDAR_CREDENTIALS_KEY", default="")
+CALENDAR_CREDENTIALS_KEY_REQUIRED = True

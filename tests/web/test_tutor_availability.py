@@ -1,10 +1,12 @@
 """The tutor's availability editor: weekly rules with a preview, days off, one-off slots."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bookings.models import AvailabilityRule, BlockedPeriod, Slot, SlotRemoval, SlotSource
+from tests.conftest import make_slot
 
 from .conftest import hold_slot
 
@@ -58,11 +60,36 @@ def test_the_live_preview_answers_with_the_fragment_alone(tutor_client, remote):
     assert not AvailabilityRule.objects.exists()
 
 
-def test_the_preview_marks_slots_that_would_overlap(tutor_client, weekly_rule, remote):
+def test_the_preview_marks_slots_an_older_rule_keeps(tutor_client, weekly_rule, remote):
     html = tutor_client.post(
         "/tutor/availability/", rule_form(remote, action="preview", start_time="17:30")
     ).content.decode()
+    assert "overlaps an earlier rule&#x27;s slot" in html
+
+
+def test_the_preview_marks_slots_a_one_off_slot_keeps(tutor_client, tutor, remote, now):
+    thursday_six_pm = datetime(2026, 12, 3, 18, 30, tzinfo=tutor.zone)
+    make_slot(tutor, thursday_six_pm.astimezone(UTC), remote=remote)
+    html = tutor_client.post(
+        "/tutor/availability/", rule_form(remote, action="preview")
+    ).content.decode()
     assert "overlaps another slot" in html
+    assert "This rule creates <strong>6 slots</strong>" in html
+
+
+def test_the_preview_counts_what_saving_creates(tutor_client, tutor, weekly_rule, remote, now):
+    """The preview asks the materialiser's own rules: what it promises is what appears."""
+    make_slot(tutor, datetime(2026, 12, 8, 16, 0, tzinfo=tutor.zone).astimezone(UTC), remote=remote)
+    form = rule_form(remote, weekdays=["2", "3"], start_time="15:00", end_time="19:00")
+    html = tutor_client.post(
+        "/tutor/availability/", {**form, "action": "preview"}, headers={"X-Preview": "1"}
+    ).content.decode()
+    promised = int(re.search(r"creates <strong>(\d+) slots?</strong>", html).group(1))
+    tutor_client.post("/tutor/availability/", form)
+    rule = AvailabilityRule.objects.latest("id")
+    two_weeks = now + timedelta(weeks=2)
+    made = Slot.objects.filter(rule=rule, removed_at__isnull=True, start__lt=two_weeks)
+    assert promised == made.count() > 0
 
 
 def test_saving_a_rule_creates_slots_and_shows_them(tutor_client, remote, tutor):
