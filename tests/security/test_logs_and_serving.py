@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -308,7 +309,8 @@ def test_compose_runs_the_image_with_the_same_gunicorn_configuration() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for text in (compose, dockerfile, (ROOT / "Procfile").read_text()):
         assert "--access-logfile" not in text
-    assert "gunicorn -c config/gunicorn.conf.py config.wsgi:application" in compose
+    web = yaml.safe_load(compose)["services"]["web"]["command"]
+    assert web == ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
     assert docker_command() == "gunicorn -c config/gunicorn.conf.py config.wsgi:application"
 
 

@@ -84,7 +84,9 @@ def test_the_preview_counts_what_saving_creates(tutor_client, tutor, weekly_rule
     html = tutor_client.post(
         "/tutor/availability/", {**form, "action": "preview"}, headers={"X-Preview": "1"}
     ).content.decode()
-    promised = int(re.search(r"creates <strong>(\d+) slots?</strong>", html).group(1))
+    found = re.search(r"creates <strong>(\d+) slots?</strong>", html)
+    assert found is not None, html
+    promised = int(found.group(1))
     tutor_client.post("/tutor/availability/", form)
     rule = AvailabilityRule.objects.latest("id")
     two_weeks = now + timedelta(weeks=2)
