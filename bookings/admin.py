@@ -32,7 +32,7 @@ from django.utils.html import format_html
 
 from . import services, validation
 from .availability import slots_materialise
-from .errors import ApplicationError
+from .errors import ApplicationError, apply_error
 from .models import (
     Actor,
     AvailabilityRule,
@@ -235,14 +235,7 @@ def _add_refusal(form: forms.BaseForm, exc: Refusal) -> None:
     if isinstance(exc, IntegrityError):  # the database caught what the form could not
         form.add_error(None, "This clashes with another record (an overlap or a duplicate).")
         return
-    placed = False
-    for name, problems in exc.fields.items():
-        if name in form.fields:
-            for problem in problems if isinstance(problems, list) else [problems]:
-                form.add_error(name, str(problem))
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
+    apply_error(form, exc)
 
 
 def _changed(form: forms.ModelForm, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:

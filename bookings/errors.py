@@ -1,6 +1,9 @@
 """The one error type services raise; the API turns it into {"code", "message", "fields"}."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.forms import BaseForm
 
 
 class ApplicationError(Exception):
@@ -47,3 +50,16 @@ class PaymentUnavailable(ApplicationError):
 
     def __init__(self, message: str, *, status: int = 503) -> None:
         super().__init__("payment_unavailable", message, status=status)
+
+
+def apply_error(form: "BaseForm", exc: ApplicationError) -> None:
+    """Put a service's error next to the field it names, or at the top of the form
+    (the pages' forms and the admin's)."""
+    placed = False
+    for name, messages in exc.fields.items():
+        if name in form.fields:
+            for message in messages if isinstance(messages, list) else [messages]:
+                form.add_error(name, str(message))
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)

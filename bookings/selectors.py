@@ -283,10 +283,6 @@ def active_bookings_of(slots: Iterable[Slot]) -> dict[int, Booking]:
     return {b.slot_id: b for b in rows}
 
 
-def slot_is_booked(*, slot_id: int) -> bool:
-    return Booking.objects.filter(slot_id=slot_id, status__in=ACTIVE_STATUSES).exists()
-
-
 def slot_of(*, tutor: Tutor, slot_id: int | None) -> Slot | None:
     """One of the tutor's slots (withdrawn ones too), or None."""
     if not slot_id:

@@ -766,14 +766,19 @@ def slot_create_one_off(
         raise ApplicationError("slot_overlap", "It overlaps another slot.", status=409) from None
 
 
+def _lock_unbooked(slot: Slot) -> None:
+    """Inside a transaction: hold the tutor's lock (as holds do), then refuse a booked slot."""
+    Tutor.objects.select_for_update().get(pk=slot.tutor_id)
+    if Booking.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).exists():
+        raise ApplicationError(
+            "slot_booked", "This slot is booked: cancel the booking first.", status=409
+        )
+
+
 def slot_block(*, slot: Slot, now: datetime) -> BlockedPeriod:
     """Block an unbooked slot's time (kept blocked even if a rule covers it)."""
     with transaction.atomic():
-        Tutor.objects.select_for_update().get(pk=slot.tutor_id)
-        if Booking.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).exists():
-            raise ApplicationError(
-                "slot_booked", "This slot is booked: cancel the booking first.", status=409
-            )
+        _lock_unbooked(slot)
         return block_create(
             tutor=slot.tutor, start=slot.start, end=slot.end, reason="slot blocked", now=now
         )
@@ -782,13 +787,7 @@ def slot_block(*, slot: Slot, now: datetime) -> BlockedPeriod:
 def slot_delete(*, slot: Slot, now: datetime) -> Slot:
     """Withdraw an unbooked slot for good (rules will not bring it back)."""
     with transaction.atomic():
-        Tutor.objects.select_for_update().get(pk=slot.tutor_id)
-        if Booking.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).exists():
-            raise ApplicationError(
-                "slot_booked",
-                "This slot is booked: cancel the booking first.",
-                status=409,
-            )
+        _lock_unbooked(slot)
         if slot.removed_at is None or slot.removed_reason != SlotRemoval.DELETED:
             slot.removed_at = slot.removed_at or now
             slot.removed_reason = SlotRemoval.DELETED

@@ -8,9 +8,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bookings.errors import ApplicationError, NotFound
+from bookings.errors import ApplicationError, NotFound, apply_error
 from bookings.models import Tutor
-from bookings.web.forms import apply_error
 from bookings.web.views import tutor_required
 
 from . import selectors, services

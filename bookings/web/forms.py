@@ -8,7 +8,6 @@ from django.db import models
 from django.db.models import QuerySet
 
 from bookings import validation
-from bookings.errors import ApplicationError
 from bookings.models import Mode, Offering, Tutor, is_timezone
 from bookings.money import ZERO_DECIMAL
 
@@ -101,18 +100,6 @@ class LinkField(forms.URLField):
     def validate(self, value: Any) -> None:
         super().validate(value)
         validation.check_text(value)
-
-
-def apply_error(form: forms.BaseForm, exc: ApplicationError) -> None:
-    """Put a service's error next to the field it names, or at the top of the form."""
-    placed = False
-    for name, messages in exc.fields.items():
-        if name in form.fields:
-            for message in messages if isinstance(messages, list) else [messages]:
-                form.add_error(name, str(message))
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 class BookingForm(Form):

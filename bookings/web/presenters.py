@@ -19,7 +19,6 @@ from bookings.availability import rule_preview as rule_preview_slots
 from bookings.ics import map_link
 from bookings.models import (
     ACTIVE_STATUSES,
-    BlockedPeriod,
     Booking,
     BookingStatus,
     Mode,
@@ -322,10 +321,6 @@ def tutor_slots(*, tutor: Tutor, now: datetime, days: int = PICKER_DAYS) -> list
     )
     bookings = selectors.active_bookings_of(slots)
     return by_day([TutorSlotRow(s, bookings.get(s.pk)) for s in slots], tutor.zone)
-
-
-def tutor_blocks(*, tutor: Tutor, now: datetime) -> QuerySet[BlockedPeriod]:
-    return selectors.tutor_blocks(tutor=tutor, now=now)
 
 
 def local_day_start(day: date, zone: zoneinfo.ZoneInfo) -> datetime:

@@ -37,7 +37,7 @@ from bookings.api.throttles import (
     hold_rate_record,
     link_throttled,
 )
-from bookings.errors import ApplicationError, NotFound, SlotUnavailable
+from bookings.errors import ApplicationError, NotFound, SlotUnavailable, apply_error
 from bookings.models import (
     ACTIVE_STATUSES,
     Actor,
@@ -62,7 +62,6 @@ from .forms import (
     RuleForm,
     TutorCancelForm,
     TutorSettingsForm,
-    apply_error,
 )
 
 
@@ -517,7 +516,7 @@ def _availability(
             "tutor": tutor,
             "zone": tutor.timezone,
             "rules": rules,
-            "blocks": presenters.tutor_blocks(tutor=tutor, now=now),
+            "blocks": selectors.tutor_blocks(tutor=tutor, now=now),
             "one_offs": one_offs,
             "rule_form": rule_form or RuleForm(tutor=tutor, initial={"is_active": True}),
             "block_form": block_form or BlockForm(),

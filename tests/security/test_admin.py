@@ -290,8 +290,8 @@ def test_a_tutor_cannot_find_another_tutors_rows_by_search_filter_or_autocomplet
     assert str(theirs.booking.pk) not in body(autocomplete)
 
 
-def test_a_tutor_cannot_open_another_tutors_rows_by_id(tutor_client, theirs):
-    rule = services.rule_save(
+def their_rule(theirs: Theirs) -> AvailabilityRule:
+    return services.rule_save(
         tutor=theirs.tutor,
         now=datetime(2026, 12, 2, 15, tzinfo=UTC),
         weekdays=[2],
@@ -299,6 +299,10 @@ def test_a_tutor_cannot_open_another_tutors_rows_by_id(tutor_client, theirs):
         end_time=time(10),
         offerings=[theirs.booking.offering],
     )
+
+
+def test_a_tutor_cannot_open_another_tutors_rows_by_id(tutor_client, theirs):
+    rule = their_rule(theirs)
     paths = [
         f"/admin/bookings/booking/{theirs.booking.pk}/change/",
         f"/admin/bookings/booking/{theirs.booking.pk}/history/",
@@ -325,14 +329,7 @@ def test_a_tutor_cannot_open_another_tutors_rows_by_id(tutor_client, theirs):
 def test_a_tutor_cannot_act_on_another_tutors_rows_from_their_own_lists(
     tutor_client, theirs, frozen
 ):
-    rule = services.rule_save(
-        tutor=theirs.tutor,
-        now=datetime(2026, 12, 2, 15, tzinfo=UTC),
-        weekdays=[2],
-        start_time=time(9),
-        end_time=time(10),
-        offerings=[theirs.booking.offering],
-    )
+    rule = their_rule(theirs)
     posts = [
         ("/admin/bookings/booking/", "cancel", theirs.booking.pk),
         ("/admin/bookings/slot/", "withdraw", theirs.booking.slot_id),

@@ -16,6 +16,7 @@ from bookings.availability import CLOSED
 from bookings.models import Actor, Booking, BookingStatus
 from payments import services as payment_services
 from payments.models import Payment
+from tests.bookings.test_concurrency import run_concurrently
 from tests.conftest import add_offerings, hold, make_slot
 
 pytestmark = pytest.mark.django_db
@@ -314,67 +315,39 @@ def test_the_booking_form_carries_a_one_time_key_and_a_single_submit(client, fro
 # --- real concurrency (PostgreSQL) --------------------------------------------------------
 
 
-def run_concurrently(n, fn):
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_one_email_holding_at_several_tutors_at_once_gets_the_limit(make_tutor, now, settings):
-    settings.BOOKING_MAX_HOLDS_PER_EMAIL = 2
+@pytest.mark.parametrize(
+    ("limit", "attempts", "same"),
+    [("BOOKING_MAX_HOLDS_PER_EMAIL", 2, "email"), ("BOOKING_MAX_HOLDS_PER_CLIENT", 3, "client")],
+)
+def test_one_student_holding_at_several_tutors_at_once_gets_the_limit(
+    make_tutor, now, settings, limit, attempts, same
+):
+    """The same email, or the same client address with fresh emails, racing at as
+    many tutors (each tutor's own lock would let every attempt through)."""
+    setattr(settings, limit, attempts)
+    n = 2 * attempts + 2
     slots = []
-    for _ in range(6):
+    for _ in range(n):
         tutor = make_tutor()
         remote, _ = add_offerings(tutor)
         slots.append(make_slot(tutor, now + timedelta(days=2), remote=remote))
 
     def attempt(i):
+        who = (
+            {"email": "sam@example.com"}
+            if same == "email"
+            else {"email": f"s{i}@example.com", "client": "198.51.100.7"}
+        )
         try:
-            held(slots[i], email="sam@example.com", now=now)
+            held(slots[i], now=now, **who)
             return "held"
         except services.ApplicationError as exc:
             return exc.code
 
-    outcomes = Counter(run_concurrently(6, attempt))
-    assert outcomes == {"held": 2, "too_many_holds": 4}
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_one_client_holding_at_several_tutors_at_once_gets_the_limit(make_tutor, now, settings):
-    settings.BOOKING_MAX_HOLDS_PER_CLIENT = 3
-    slots = []
-    for _ in range(8):
-        tutor = make_tutor()
-        remote, _ = add_offerings(tutor)
-        slots.append(make_slot(tutor, now + timedelta(days=2), remote=remote))
-
-    def attempt(i):
-        try:
-            held(slots[i], email=f"s{i}@example.com", client="198.51.100.7", now=now)
-            return "held"
-        except services.ApplicationError as exc:
-            return exc.code
-
-    outcomes = Counter(run_concurrently(8, attempt))
-    assert outcomes == {"held": 3, "too_many_holds": 5}
+    outcomes = Counter(run_concurrently(n, attempt))
+    assert outcomes == {"held": attempts, "too_many_holds": n - attempts}
 
 
 def _lock_waiters() -> int:
