@@ -176,13 +176,15 @@ class Proc:
 
 # --- the SMTP sink ------------------------------------------------------------------------
 
-MESSAGE_ID = re.compile(r"<notification-(\d+)[.@]")
+# Rows made before migration 0013 keep the Message-ID they were built with, which named
+# the row; newer rows carry a random one (Notification.message_id), found by lookup.
+LEGACY_MESSAGE_ID = re.compile(r"<notification-(\d+)[.@]")
 
 
 @dataclass
 class SinkEvent:
     ev: str  # data | accepted | refused | aborted
-    notification: int | None  # from the Message-ID <notification-{id}.{booking}@host>
+    notification: int | None  # the outbox row whose Message-ID the message carried
     t: float
     code: int = 0
 
@@ -193,6 +195,7 @@ class SmtpSink:
         self.log = workdir / "smtp-sink.jsonl"
         self.mode_file = workdir / "smtp-sink-mode.json"
         self.log.touch()
+        self.rows_by_mid: dict[str, int] = {}  # Message-ID (no brackets) -> outbox row
         self.set_mode()
         ready = workdir / "smtp-sink.ready"
         self.proc = Proc(
@@ -211,19 +214,30 @@ class SmtpSink:
         tmp.replace(self.mode_file)
 
     def events(self) -> list[SinkEvent]:
-        out: list[SinkEvent] = []
+        raws = []
         for line in self.log.read_text().splitlines():
             try:
-                raw = json.loads(line)
+                raws.append(json.loads(line))
             except ValueError:
                 continue  # a line being written right now
-            match = MESSAGE_ID.search(raw.get("mid", ""))
-            out.append(
-                SinkEvent(
-                    raw["ev"], int(match.group(1)) if match else None, raw["t"], raw.get("code", 0)
-                )
-            )
+        self._learn({raw.get("mid", "").strip("<>") for raw in raws})
+        out: list[SinkEvent] = []
+        for raw in raws:
+            mid = raw.get("mid", "")
+            row = self.rows_by_mid.get(mid.strip("<>"))
+            if row is None and (match := LEGACY_MESSAGE_ID.search(mid)):
+                row = int(match.group(1))
+            out.append(SinkEvent(raw["ev"], row, raw["t"], raw.get("code", 0)))
         return out
+
+    def _learn(self, mids: set[str]) -> None:
+        """Which outbox row each Message-ID not seen before belongs to (one query)."""
+        from bookings.models import Notification
+
+        unknown = [mid for mid in mids if mid and mid not in self.rows_by_mid]
+        if unknown:
+            rows = Notification.objects.filter(message_id__in=unknown)
+            self.rows_by_mid.update(rows.values_list("message_id", "pk"))
 
     def count(self, ev: str, ids: Iterable[int] | None = None) -> Counter[int | None]:
         wanted = set(ids) if ids is not None else None

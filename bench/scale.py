@@ -44,7 +44,6 @@ queries on "many" (EXPLAIN ANALYZE) when a target fails or with --explain. Exit 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import secrets
@@ -186,7 +185,7 @@ def copy_rows(pg: psycopg.Connection, model: type[Model], rows: list[dict[str, A
     ]
     columns = [f.column for f in fields]
     json_columns = {f.column for f in fields if isinstance(f, JSONField)}
-    # A callable default (uuid4, new_token) is called per row, as Django would.
+    # A callable default (uuid4, new_key, new_calendar_uid) is called per row, as Django would.
     fallback = {f.column: f.get_default for f in fields if callable(f.default)}
     static = {f.column: f.get_default() for f in fields if not callable(f.default)}
     names = ", ".join(f'"{c}"' for c in columns)
@@ -205,11 +204,6 @@ def copy_rows(pg: psycopg.Connection, model: type[Model], rows: list[dict[str, A
                     value = json.dumps(value)
                 values.append(value)
             copy.write_row(values)
-
-
-def _token() -> tuple[str, str]:
-    token = secrets.token_urlsafe(32)
-    return token, hashlib.sha256(token.encode()).hexdigest()
 
 
 STATUS_PAST = (["completed", "cancelled", "expired", "no_show"], [72, 14, 9, 5])
@@ -279,7 +273,6 @@ class Seeder:
         rows.add(get_user_model(), id=user_id, password=unusable, username=f"scale-tutor-{i}",
                  email=f"tutor{i}@example.com", is_active=True, date_joined=joined)  # fmt: skip
         tutor_id = ids.take("bookings_tutor")
-        feed, feed_digest = _token()
         rows.add(
             Tutor,
             id=tutor_id,
@@ -291,8 +284,6 @@ class Seeder:
             email=f"tutor{i}@example.com",
             timezone=plan.zone.key,
             currency="usd",
-            feed_token=feed,
-            feed_token_digest=feed_digest,
             min_notice_minutes=plan.notice,
             travel_buffer_minutes=plan.buffer,
             full_refund_hours=24,
@@ -443,7 +434,6 @@ class Seeder:
         start = slot["start"]
         created = min(start - timedelta(hours=rng.randint(13, 24 * 21)), t0 - timedelta(hours=1))
         booking_id = uuid.uuid4()
-        token, digest = _token()
         student = rng.randrange(60_000)
         booking = rows.add(
             Booking,
@@ -463,8 +453,6 @@ class Seeder:
             client_digest=secrets.token_hex(32) if status == "pending_payment" else "",
             request_key=None,
             refund_amount=0,
-            manage_token=token,
-            manage_token_digest=digest,
             sequence=0,
             created_at=created,
             updated_at=created,
@@ -936,7 +924,7 @@ def run(args: argparse.Namespace, urls: dict[str, str]) -> int:
 
     print(f"Tutor 0 with {args.tutors - 1:,} other tutors ('many') against alone ('one'), "
           "interleaved; ms")  # fmt: skip
-    head = (f"{'measurement':<38} {'one med':>8} {'many med':>9} {'one p90':>8} {'many p90':>9}"
+    head = (f"{'measurement':<42} {'one med':>8} {'many med':>9} {'one p90':>8} {'many p90':>9}"
             f" {'ratio':>7} {'target':>7}  verdict")  # fmt: skip
     print(head)
     print("-" * len(head))
@@ -947,15 +935,15 @@ def run(args: argparse.Namespace, urls: dict[str, str]) -> int:
         if counted:
             verdicts.append((label, ratio <= TARGET))
         verdict = ("PASS" if ratio <= TARGET else "FAIL") if counted else "info"
-        print(f"{label:<38} {small.median:8.2f} {big.median:9.2f} {small.p90:8.2f} "
+        print(f"{label:<42} {small.median:8.2f} {big.median:9.2f} {small.p90:8.2f} "
               f"{big.p90:9.2f} {ratio:6.2f}x {TARGET:6.1f}x  {verdict}")  # fmt: skip
     verdicts.append(("materialise time per tutor, 1,000 vs 100 tutors", time_ratio <= LINEAR))
     verdicts.append(("materialise peak memory per tutor, 1,000 vs 100", memory_ratio <= LINEAR))
-    print(f"{'materialise: time per tutor, ' + f'{last.tutors:,} vs {first.tutors:,}':<38} "
+    print(f"{'materialise: time per tutor, ' + f'{last.tutors:,} vs {first.tutors:,}':<42} "
           f"{1000 * first.seconds / first.tutors:8.2f} {1000 * last.seconds / last.tutors:9.2f}"
           f" {'':>8} {'':>9} {time_ratio:6.2f}x {LINEAR:6.1f}x  "
           f"{'PASS' if time_ratio <= LINEAR else 'FAIL'}")  # fmt: skip
-    print(f"{'materialise: peak KiB per tutor':<38} "
+    print(f"{'materialise: peak KiB per tutor':<42} "
           f"{first.peak_bytes / 1024 / first.tutors:8.1f} "
           f"{last.peak_bytes / 1024 / last.tutors:9.1f} {'':>8} {'':>9} {memory_ratio:6.2f}x "
           f"{LINEAR:6.1f}x  {'PASS' if memory_ratio <= LINEAR else 'FAIL'}")  # fmt: skip

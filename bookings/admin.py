@@ -53,10 +53,10 @@ from .models import (
 # Fields that hold a secret or a URL carrying one: never shown, never filtered on.
 SECRET_FIELDS = frozenset(
     {
-        "manage_token",
-        "manage_token_digest",
-        "feed_token",
-        "feed_token_digest",
+        "manage_key",  # half of the manage link (bookings.tokens)
+        "manage_legacy_digest",
+        "feed_key",
+        "feed_legacy_digest",
         "request_key",
         "client_digest",
         "checkout_url",
@@ -76,8 +76,11 @@ _TOKEN_PATH = re.compile(
     rf"|{_SEP}payments{_SEP}(?:return|simulated){_SEP}|{_SEP}reset{_SEP}[^/%?#&\s]+{_SEP})"
     r"[^/%?#&\s\"'<>.]+"
 )
-# What models.new_token() makes (token_urlsafe(32)), standing on its own.
-_TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+# A link's token standing on its own: signed (bookings.tokens, 65 characters) or made
+# before signed links (43).
+_TOKEN_SHAPE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:[A-Za-z0-9_-]{65}|[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])"
+)
 _SECRET_KEY = re.compile(r"token|secret|password|digest", re.IGNORECASE)
 
 

@@ -1,16 +1,36 @@
-"""Bookings as iCalendar (RFC 5545 / iTIP RFC 5546) events, built with `icalendar`.
+"""Bookings as iCalendar (RFC 5545) events, and the iTIP (RFC 5546) messages about
+them that travel by email (RFC 6047), built with `icalendar`.
 
-One stable UID per booking and a SEQUENCE raised on every change let calendars update
-or remove the event they already hold. Times are in UTC, which every client accepts
-without a VTIMEZONE.
+Who gets what, and why:
+- The student is invited. Their email carries METHOD:REQUEST (what Gmail, Outlook and
+  Apple Calendar add to a calendar), later REQUEST again with the same UID and a higher
+  SEQUENCE when the session moves, and METHOD:CANCEL with a higher SEQUENCE when it is
+  called off. The student is the one ATTENDEE, PARTSTAT=ACCEPTED (they booked and paid)
+  and RSVP=FALSE: no answer is asked for, because none is processed. The description
+  says so: declining in a calendar changes nothing; the manage link cancels.
+- The tutor is the ORGANIZER, so the tutor's copy asks nothing of them: METHOD:PUBLISH,
+  no ATTENDEE (RFC 5546 §3.2.1 forbids one there), only as an attachment that nothing
+  adds on its own. It is the very event of the tutor's feed: same UID, same SEQUENCE,
+  same properties, so a calendar keyed on UIDs updates one event rather than showing
+  two. The feed itself has no METHOD (a published calendar, RFC 5545 §3.7.2).
+- ORGANIZER is the tutor, with SENT-BY naming the address the emails come From, so
+  a client checking that the sender may speak for the organizer (RFC 6047 §3) agrees.
+- A video session carries its link as LOCATION, URL and CONFERENCE (RFC 7986 §5.11);
+  a cancelled one carries no link at all.
+
+One UID per booking, stored on it (Booking.calendar_uid: random, so neither a new
+domain nor a database reset changes or repeats it). Times are in UTC, which every
+client accepts without a VTIMEZONE. DTSTAMP is when the message was made (an email's
+outbox row) or, in the feed, when the booking last changed, so fetching the feed twice
+gives the same bytes.
 
 Only a booking that was confirmed is an event (event_state): a hold is a promise to
 pay, not a session, and an expired hold never was one. Every stored string that goes
 into a calendar is made safe first (one_line, text_block, safe_url, mailto): names,
 titles and places come from people and old rows, and no value may end a content line
 or a parameter. Nothing here puts the student's manage link into a calendar: a
-calendar event travels (the tutor's feed, shared calendars, iTIP replies to the
-organizer), and the link is a secret that cancels the booking.
+calendar event travels (the tutor's feed, shared calendars, forwarded invites), and the
+link is a secret that cancels the booking.
 
 This module also owns one_line for the emails (bookings.notifications), because an
 email header and an iCalendar parameter need the same thing: a single safe line.
@@ -20,11 +40,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from urllib.parse import quote, quote_plus, urlsplit
 
 from django.conf import settings
 from django.utils.encoding import iri_to_uri
-from icalendar import Alarm, Calendar, Event, vCalAddress
+from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration
 
 from .errors import NotFound
 from .models import Booking, BookingStatus, Mode
@@ -124,10 +145,23 @@ class NotAnEvent(NotFound):
 
 
 def method_for(booking: Booking) -> str:
+    """The iTIP method of the student's invite for the booking as it is now."""
     return "CANCEL" if event_state(booking) == "CANCELLED" else "REQUEST"
 
 
+def method_of(*, cancelled: bool, for_tutor: bool) -> str:
+    """The iTIP method of an emailed invite (see the module docstring)."""
+    if for_tutor:
+        return "PUBLISH"
+    return "CANCEL" if cancelled else "REQUEST"
+
+
 # --- building ------------------------------------------------------------------------------
+
+# How often a subscribed client should fetch the feed again (RFC 7986 REFRESH-INTERVAL,
+# and X-PUBLISHED-TTL for Outlook); unchanged fetches cost a 304 (bookings.feeds).
+FEED_REFRESH = timedelta(minutes=30)
+ALARM_BEFORE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -150,70 +184,109 @@ class Version:
         )
 
 
-def _host() -> str:
-    return urlsplit(settings.PUBLIC_BASE_URL).hostname or "tutoring"
-
-
 def booking_uid(booking: Booking) -> str:
-    return f"booking-{booking.pk}@{_host()}"
+    return booking.calendar_uid
+
+
+def sender_address() -> str:
+    """The address our emails come From (DEFAULT_FROM_EMAIL without its name)."""
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+
+def _organizer(booking: Booking) -> vCalAddress:
+    organizer = vCalAddress(mailto(booking.tutor.email))
+    if name := _param(booking.tutor.display_name):
+        organizer.params["CN"] = name
+    if sender := sender_address():
+        organizer.params["SENT-BY"] = mailto(sender)
+    return organizer
+
+
+def _attendee(booking: Booking, *, cancelled: bool) -> vCalAddress:
+    """The student, who booked and paid: accepted, and asked for no answer."""
+    attendee = vCalAddress(mailto(booking.student_email))
+    if name := _param(booking.student_name):
+        attendee.params["CN"] = name
+    attendee.params["CUTYPE"] = "INDIVIDUAL"
+    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    if not cancelled:
+        attendee.params["PARTSTAT"] = "ACCEPTED"
+    attendee.params["RSVP"] = "FALSE"
+    return attendee
+
+
+def _description(booking: Booking, version: Version, *, for_tutor: bool) -> str:
+    offering = booking.offering
+    title = one_line(offering.title, limit=200)
+    remote = booking.mode == Mode.REMOTE
+    other = booking.student_name if for_tutor else booking.tutor.display_name
+    lines = [f"{title} with {one_line(other, limit=200)}."]
+    if for_tutor:
+        lines.append(
+            f"Student: {one_line(booking.student_name, limit=200)} "
+            f"<{one_line(booking.student_email, limit=254)}>"
+        )
+    if version.cancelled:
+        # Called off: nothing to join, and the video link is not handed out any more.
+        lines.append("Cancelled.")
+        return "\n".join(lines)
+    if remote:
+        video = safe_url(offering.video_url)
+        lines.append(f"Video call: {video}" if video else "Video call.")
+    else:
+        lines.append(f"In person at {one_line(f'{offering.place_name}, {offering.place_address}')}")
+        lines.append(f"Map: {map_link(offering.place_address)}")
+    if for_tutor and booking.notes:
+        lines.append(f"Student's note:\n{text_block(booking.notes)}")
+    if not for_tutor:
+        lines.append(
+            "Accepting or declining this invitation in your calendar does not change the "
+            "booking. To cancel or move the session, use the manage link in your "
+            "confirmation email."
+        )
+    return "\n".join(lines)
 
 
 def booking_event(
-    booking: Booking, version: Version, *, now: datetime, for_tutor: bool = False
+    booking: Booking, version: Version, *, stamp: datetime, for_tutor: bool = False
 ) -> Event:
-    """The booking as one VEVENT, as `version` describes it."""
+    """The booking as one VEVENT, as `version` describes it, for the student's invite or
+    for the tutor (feed and PUBLISH copy: no ATTENDEE, the student in the text)."""
     tutor, offering = booking.tutor, booking.offering
     title = one_line(offering.title, limit=200)
     remote = booking.mode == Mode.REMOTE
     video = safe_url(offering.video_url) if remote else ""
-    place = one_line(f"{offering.place_name}, {offering.place_address}") if not remote else ""
     event = Event()
     event.add("uid", booking_uid(booking))
     event.add("sequence", version.sequence)
-    event.add("dtstamp", now)
+    event.add("dtstamp", stamp)
     event.add("dtstart", version.start)
     event.add("dtend", version.end)
     other = booking.student_name if for_tutor else tutor.display_name
     event.add("summary", one_line(f"{title} with {one_line(other, limit=200)}"))
-    mode_label = Mode(booking.mode).label if booking.mode in Mode.values else ""
-    lines = [one_line(f"{title} ({mode_label}).")]
-    if version.cancelled:
-        # Called off: nothing to join, and the video link is not handed out any more.
-        lines.append("Cancelled.")
-    else:
-        if remote and video:
-            lines.append(f"Video link: {video}")
-        if not remote:
-            lines.append(f"Meet at {place}")
-            lines.append(f"Map: {map_link(offering.place_address)}")
-        if for_tutor and booking.notes:
-            lines.append(f"Student's note:\n{text_block(booking.notes)}")
-    event.add("description", "\n".join(lines))
+    event.add("description", _description(booking, version, for_tutor=for_tutor))
     if not version.cancelled:
         if remote and video:
             event.add("location", video)
             event.add("url", video)
+            event.add(
+                "conference",
+                video,
+                parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": "Video call"},
+            )
         elif not remote:
-            event.add("location", place)
+            event.add("location", one_line(f"{offering.place_name}, {offering.place_address}"))
             event.add("url", map_link(offering.place_address))
-    organizer = vCalAddress(mailto(tutor.email))
-    if name := _param(tutor.display_name):
-        organizer.params["CN"] = name
-    event.add("organizer", organizer)
-    attendee = vCalAddress(mailto(booking.student_email))
-    if name := _param(booking.student_name):
-        attendee.params["CN"] = name
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = "ACCEPTED"
-    attendee.params["RSVP"] = "TRUE"
-    event.add("attendee", attendee)
+    event.add("organizer", _organizer(booking))
+    if not for_tutor:
+        event.add("attendee", _attendee(booking, cancelled=version.cancelled))
     event.add("status", "CANCELLED" if version.cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     if not version.cancelled:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", f"{title} starts in 30 minutes")
-        alarm.add("trigger", timedelta(minutes=-30))
+        alarm.add("trigger", -ALARM_BEFORE)
         event.add_component(alarm)
     return event
 
@@ -226,35 +299,46 @@ def _calendar(method: str | None, name: str | None = None) -> Calendar:
     if method:
         cal.add("method", method)
     if name:
+        cal.add("name", one_line(name, limit=200))
         cal.add("x-wr-calname", one_line(name, limit=200))
     return cal
 
 
 def version_calendar(
-    booking: Booking, version: Version, *, now: datetime, for_tutor: bool = False
+    booking: Booking, version: Version, *, stamp: datetime, for_tutor: bool = False
 ) -> bytes:
-    """An invite for one version of the booking (emails pin the version they speak of):
-    METHOD:REQUEST while it stands, CANCEL once cancelled. UTF-8, CRLF, folded at 75
-    octets (icalendar never splits a character)."""
-    cal = _calendar("CANCEL" if version.cancelled else "REQUEST")
-    cal.add_component(booking_event(booking, version, now=now, for_tutor=for_tutor))
+    """An emailed invite for one version of the booking (emails pin the version they
+    speak of), with the method method_of() gives. UTF-8, CRLF, folded at 75 octets
+    (icalendar never splits a character)."""
+    cal = _calendar(method_of(cancelled=version.cancelled, for_tutor=for_tutor))
+    cal.add_component(booking_event(booking, version, stamp=stamp, for_tutor=for_tutor))
     return cal.to_ical()
 
 
-def booking_calendar(booking: Booking, *, now: datetime, for_tutor: bool = False) -> bytes:
-    """The invite for the booking as it is now. Raises NotAnEvent (a 404) for a booking
-    that never was a session: a hold, an expired hold, a hold dropped unpaid."""
+def booking_calendar(booking: Booking, *, now: datetime) -> bytes:
+    """The student's invite for the booking as it is now (their manage page's calendar
+    file). Raises NotAnEvent (a 404) for a booking that never was a session: a hold, an
+    expired hold, a hold dropped unpaid."""
     if event_state(booking) is None:
         raise NotAnEvent()
-    return version_calendar(booking, Version.current(booking), now=now, for_tutor=for_tutor)
+    return version_calendar(booking, Version.current(booking), stamp=now)
 
 
-def feed_calendar(bookings: Iterable[Booking], *, name: str, now: datetime) -> bytes:
+def feed_stamp(booking: Booking) -> datetime:
+    """The feed's DTSTAMP (which, with no METHOD, means LAST-MODIFIED): when the booking
+    last changed, so an unchanged feed is byte for byte the same on every fetch."""
+    return booking.updated_at or booking.confirmed_at or booking.created_at
+
+
+def feed_calendar(bookings: Iterable[Booking], *, name: str) -> bytes:
     """A subscription feed: no METHOD (RFC 5545 §3.7.2: a published calendar, not a request).
     Only sessions that stand are in it; a calendar drops what a feed stops listing."""
     cal = _calendar(None, name)
+    cal.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(FEED_REFRESH))
     for booking in bookings:
         if event_state(booking) == "CONFIRMED":
             version = Version.current(booking)
-            cal.add_component(booking_event(booking, version, now=now, for_tutor=True))
+            stamp = feed_stamp(booking)
+            cal.add_component(booking_event(booking, version, stamp=stamp, for_tutor=True))
     return cal.to_ical()

@@ -7,14 +7,11 @@ Invariants the database itself enforces (see the constraints below and migration
 - money is a non-negative integer in the currency's minor unit.
 """
 
-import hashlib
-import hmac
 import secrets
 import uuid
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,7 +19,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
-from . import validation
+from . import tokens, validation
 
 
 @cache
@@ -40,19 +37,21 @@ def validate_timezone(value: str) -> None:
 
 
 def new_token() -> str:
-    """An unguessable URL-safe secret (256 bits) for manage links and calendar feeds."""
+    """The random link tokens made before signed links; only migration 0001 names it."""
     return secrets.token_urlsafe(32)
 
 
-def token_digest(token: str) -> str:
-    """What secrets are looked up by. The database compares digests, so how long a
-    lookup takes says nothing about the secret; the secret itself is then compared in
-    constant time (hmac.compare_digest)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+def new_calendar_uid() -> str:
+    """A booking's iCalendar UID (RFC 5545 §3.8.4.7): random and stored, so it neither
+    depends on the site's address nor repeats after a database reset (CALENDAR_UID_DOMAIN
+    only names who made it)."""
+    return f"{uuid.uuid4()}@{settings.CALENDAR_UID_DOMAIN}"
 
 
-def token_matches(stored: str, given: str) -> bool:
-    return hmac.compare_digest(stored.encode(), given.encode())
+def new_message_id() -> str:
+    """An email's Message-ID (RFC 5322 §3.6.4), without its angle brackets: random and
+    stored on the outbox row, so a resend of the row carries the same one."""
+    return f"{uuid.uuid4()}@{settings.CALENDAR_UID_DOMAIN}"
 
 
 currency_validator = RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code, e.g. usd.")
@@ -79,9 +78,14 @@ class Tutor(models.Model):
         help_text="IANA zone the weekly rules are written in.",
     )
     currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
-    # The secret in the tutor's private calendar feed URL; rotating it kills the old URL.
-    feed_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    feed_token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key of the tutor's private calendar feed URL, which carries it signed
+    # (bookings.tokens); rotating it kills the old URL.
+    feed_key = models.CharField(max_length=32, unique=True, default=tokens.new_key, editable=False)
+    # Only for feeds created before signed links: the SHA-256 of their old token (NULL,
+    # not "", for the others: the column is unique).
+    feed_legacy_digest = models.CharField(  # noqa: DJ001
+        max_length=64, unique=True, null=True, editable=False
+    )
     min_notice_minutes = models.PositiveIntegerField(
         default=12 * 60,
         validators=[MaxValueValidator(validation.MAX_NOTICE_MINUTES)],
@@ -134,12 +138,6 @@ class Tutor(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.feed_token_digest = token_digest(self.feed_token)  # derived: keep in step
-        if kwargs.get("update_fields") and "feed_token" in kwargs["update_fields"]:
-            kwargs["update_fields"] = [*kwargs["update_fields"], "feed_token_digest"]
-        super().save(*args, **kwargs)
-
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
@@ -151,6 +149,10 @@ class Tutor(models.Model):
     @property
     def travel_buffer(self) -> timedelta:
         return timedelta(minutes=self.travel_buffer_minutes)
+
+    @property
+    def feed_token(self) -> str:
+        return tokens.token_for("feed", self.feed_key)
 
     @property
     def feed_url(self) -> str:
@@ -395,7 +397,8 @@ class BookingStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED)
 
-# Every allowed move; anything else is refused. States only move forward.
+# Every allowed move; anything else is refused. States only move forward, but for the
+# tutor's undo of an outcome.
 TRANSITIONS: dict[str, set[str]] = {
     BookingStatus.PENDING_PAYMENT: {
         BookingStatus.CONFIRMED,
@@ -409,8 +412,9 @@ TRANSITIONS: dict[str, set[str]] = {
     },
     # A payment that arrives after its hold expired may still confirm (late money).
     BookingStatus.EXPIRED: {BookingStatus.CONFIRMED},
-    BookingStatus.COMPLETED: set(),
-    BookingStatus.NO_SHOW: set(),
+    # The tutor may take back an outcome they marked by mistake (booking_outcome_undo).
+    BookingStatus.COMPLETED: {BookingStatus.CONFIRMED},
+    BookingStatus.NO_SHOW: {BookingStatus.CONFIRMED},
     BookingStatus.CANCELLED: set(),
 }
 
@@ -445,10 +449,23 @@ class Booking(models.Model):
     )
     # What the cancellation policy gave back when the booking was cancelled (minor units).
     refund_amount = models.PositiveIntegerField(default=0)
-    manage_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    manage_token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key of the student's manage link, which carries it signed (bookings.tokens).
+    manage_key = models.CharField(
+        max_length=32, unique=True, default=tokens.new_key, editable=False
+    )
+    # Only for bookings made before signed links: the SHA-256 of their old token (NULL,
+    # not "", for the others: the column is unique).
+    manage_legacy_digest = models.CharField(  # noqa: DJ001
+        max_length=64, unique=True, null=True, editable=False
+    )
     # RFC 5545 SEQUENCE of the invite: raised whenever the event changes.
     sequence = models.PositiveIntegerField(default=0)
+    # The invite's UID, the same in every invite, update and cancellation of the booking
+    # and in the tutor's feed (bookings.ics). Rows older than migration 0013 keep the
+    # UID their invites were sent with.
+    calendar_uid = models.CharField(
+        max_length=255, unique=True, default=new_calendar_uid, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -492,10 +509,6 @@ class Booking(models.Model):
     def __str__(self) -> str:
         return f"{self.student_name} · {self.slot} · {self.status}"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.manage_token_digest = token_digest(self.manage_token)  # derived: keep in step
-        super().save(*args, **kwargs)
-
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
@@ -507,6 +520,10 @@ class Booking(models.Model):
     @property
     def end(self) -> datetime:
         return self.slot.end
+
+    @property
+    def manage_token(self) -> str:
+        return tokens.token_for("manage", self.manage_key)
 
     @property
     def manage_path(self) -> str:
@@ -558,6 +575,8 @@ class NotificationKind(models.TextChoices):
     PAYMENT_REFUSED = "payment_refused", "Payment refused and refunded"
     # A busy time from the tutor's own calendar appeared over a confirmed session.
     BUSY_CONFLICT = "busy_conflict", "Busy time over a booking"
+    # The tutor asks the student to move the session to another time themselves.
+    PICK_ANOTHER_TIME = "pick_another_time", "Tutor asks to pick another time"
 
 
 class Recipient(models.TextChoices):
@@ -598,6 +617,11 @@ class Notification(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The email's Message-ID (without <>): a retry sends the same one, so mail systems
+    # recognise a second copy; later emails about the booking refer to it (threading).
+    message_id = models.CharField(
+        max_length=255, unique=True, default=new_message_id, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

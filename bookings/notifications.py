@@ -14,15 +14,13 @@ refusal stops at once and shows as failed in the admin.
 """
 
 import logging
-import re
 import smtplib
 import time as monotonic_time
 from datetime import datetime, timedelta
 from email import encoders
 from email.mime.base import MIMEBase
 from typing import Any
-from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,10 +29,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.urls import reverse
 
-from . import ics
-from .ics import one_line
+from . import ics, zones
+from .ics import one_line, text_block
 from .models import (
+    Actor,
     Booking,
     BookingStatus,
     Mode,
@@ -42,9 +42,9 @@ from .models import (
     NotificationKind,
     NotificationState,
     Recipient,
-    is_timezone,
 )
 from .money import format_money
+from .policy import free_cancellation_until
 from .queueing import deliver_notification
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,10 @@ def reminder_offsets() -> list[timedelta]:
 
 
 def offset_label(minutes: int) -> str:
-    if minutes % 1440 == 0:
-        days = minutes // 1440
-        return "1 day" if days == 1 else f"{days} days"
+    """How long before the start a reminder is sent, in absolute time: "24 hours", not
+    "1 day" (across a clock change the day before is 23 or 25 hours long)."""
+    if minutes % 1440 == 0 and minutes > 1440:
+        return f"{minutes // 1440} days"
     if minutes % 60 == 0:
         hours = minutes // 60
         return "1 hour" if hours == 1 else f"{hours} hours"
@@ -166,17 +167,30 @@ def notify_confirmed(booking: Booking, *, now: datetime) -> None:
     _owe(booking, rows + _reminders(booking, now=now), now=now)
 
 
-def notify_cancelled(booking: Booking, *, now: datetime, refund_amount: int, by: str) -> None:
+# The longest message from the tutor a cancellation email quotes (the web form's own
+# limit is lower; this bounds what an old row or another caller could bring).
+REASON_LIMIT = 500
+
+
+def notify_cancelled(
+    booking: Booking, *, now: datetime, refund_amount: int, by: str, reason: str = ""
+) -> None:
+    """`reason`: what the tutor wrote when cancelling, forwarded to the student (a
+    student's or the system's reason is only logged: nobody else needs it)."""
     _void_reminders(booking)
-    extra = {"refund_amount": refund_amount, "cancelled_by": by}
+    extra: dict[str, Any] = {"refund_amount": refund_amount, "cancelled_by": by}
+    if by == Actor.TUTOR and (message := text_block(reason)[:REASON_LIMIT].strip()):
+        extra["reason"] = message
     key = str(booking.sequence)
     rows = _due_now(booking, NotificationKind.CANCELLED, *BOTH, now=now, key=key, extra=extra)
     _owe(booking, rows, now=now)
 
 
-def notify_rescheduled(booking: Booking, *, now: datetime, old_start: datetime) -> None:
+def notify_rescheduled(
+    booking: Booking, *, now: datetime, old_start: datetime, by: str = "student"
+) -> None:
     _void_reminders(booking)
-    extra = {"old_start": old_start.isoformat()}
+    extra = {"old_start": old_start.isoformat(), "rescheduled_by": by}
     key = str(booking.sequence)
     rows = _due_now(booking, NotificationKind.RESCHEDULED, *BOTH, now=now, key=key, extra=extra)
     _owe(booking, rows + _reminders(booking, now=now), now=now)
@@ -258,6 +272,20 @@ def notify_busy_conflict(
     _owe(booking, rows, now=now)
 
 
+def notify_pick_another_time(booking: Booking, *, now: datetime, message: str) -> bool:
+    """The tutor asks the student to move this confirmed session to another time (their
+    reschedule page), with an optional message. Once per version of the booking: a move
+    answers it. True if this call owed it (False: already asked about this version)."""
+    key = str(booking.sequence)
+    kind = NotificationKind.PICK_ANOTHER_TIME
+    if Notification.objects.filter(booking=booking, kind=kind, key=key).exists():
+        return False
+    extra = {"message": message}
+    rows = _due_now(booking, kind, Recipient.STUDENT, now=now, key=key, extra=extra)
+    _owe(booking, rows, now=now)
+    return True
+
+
 def enqueue_all(notification_ids: list[int]) -> None:
     for notification_id in notification_ids:
         enqueue(notification_id)
@@ -280,14 +308,11 @@ def enqueue(notification_id: int) -> None:
 # manage link: the context given to them has none).
 
 
-def _zone(*names: str) -> str:
-    """The first of `names` that is a real IANA zone (a stored value may not be)."""
-    return next((name for name in names if name and is_timezone(name)), "UTC")
+_zone = zones.zone_or_utc
 
 
 def _when(value: datetime, zone_name: str) -> str:
-    local = value.astimezone(ZoneInfo(zone_name))
-    return f"{local:%A %-d %B %Y, %H:%M} {local.tzname()} ({zone_name})"
+    return zones.when(value, zone_name)
 
 
 SUBJECTS = {
@@ -311,9 +336,20 @@ SUBJECTS = {
     (NotificationKind.BUSY_CONFLICT, Recipient.TUTOR): (
         "Your calendar is busy during {student}'s session on {date}"
     ),
+    (NotificationKind.PICK_ANOTHER_TIME, Recipient.STUDENT): (
+        "{tutor} asks you to pick another time for {date}"
+    ),
 }
 WITH_INVITE = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.CANCELLED}
 JOINING = {NotificationKind.CONFIRMED, NotificationKind.RESCHEDULED, NotificationKind.REMINDER}
+# Messages about a session that is off, never was, or about money: their manage link
+# is only "the booking's page", never an invitation to cancel or move.
+SETTLED = {
+    NotificationKind.CANCELLED,
+    NotificationKind.HOLD_EXPIRED,
+    NotificationKind.LATE_PAYMENT_REFUNDED,
+    NotificationKind.PAYMENT_REFUSED,
+}
 
 
 def _address(value: str) -> str:
@@ -330,15 +366,43 @@ def _address(value: str) -> str:
     return address
 
 
-def _context(n: Notification) -> dict[str, Any]:
-    """What the templates may show. The manage link is there for the student only."""
+def _other_times(
+    booking: Booking, start: datetime, *, to_student: bool, reader_zone: str, tutor_zone: str
+) -> list[str]:
+    """The session's start where else it matters, in zones other than the reader's: at
+    the meeting place (in person), the tutor's (for a student, remote), the student's
+    (for the tutor)."""
+    student_zone = _zone(booking.student_timezone, tutor_zone)
+    wanted: list[tuple[str, str]] = []
+    if booking.mode == Mode.IN_PERSON:
+        wanted.append((zones.PLACE_ZONE, "at the meeting place"))
+    elif to_student:
+        wanted.append((tutor_zone, f"for {one_line(booking.tutor.display_name, limit=200)}"))
+    if not to_student:
+        wanted.append((student_zone, f"for {one_line(booking.student_name, limit=200)}"))
+    lines, shown = [], {reader_zone}
+    for zone, whose in wanted:
+        if zone not in shown:
+            shown.add(zone)
+            lines.append(f"{zones.when(start, zone, short=True)} {whose}")
+    return lines
+
+
+def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the templates may show. The manage link is there for the student only.
+
+    `now` (default: when the row fell due) says whether the free-cancellation deadline
+    has passed."""
     booking, tutor, offering = n.booking, n.booking.tutor, n.booking.offering
     ctx = n.context
+    now = now or n.due_at
     to_student = n.recipient == Recipient.STUDENT
     tutor_zone = _zone(tutor.timezone)
     reader_zone = _zone(booking.student_timezone, tutor_zone) if to_student else tutor_zone
     start = datetime.fromisoformat(ctx["start"])
     end = datetime.fromisoformat(ctx["end"])
+    deadline = free_cancellation_until(booking)
+    stands = n.kind not in SETTLED and booking.status == BookingStatus.CONFIRMED
     refused_currency = ctx.get("refused_currency") or booking.currency
     context: dict[str, Any] = {
         "to_student": to_student,
@@ -347,17 +411,23 @@ def _context(n: Notification) -> dict[str, Any]:
         "tutor_name": one_line(tutor.display_name, limit=200),
         "title": one_line(offering.title, limit=200),
         "remote": booking.mode == Mode.REMOTE,
-        "mode_label": Mode(booking.mode).label if booking.mode in Mode.values else "",
+        "how": "Video call" if booking.mode == Mode.REMOTE else "In person",
         # The way in, only in messages about a session that stands.
         "video_url": ics.safe_url(offering.video_url) if n.kind in JOINING else "",
         "place_name": one_line(offering.place_name),
         "place_address": one_line(offering.place_address),
         "map_link": ics.map_link(offering.place_address),
         "notes": ics.text_block(booking.notes) if not to_student else "",
-        "when": _when(start, reader_zone),
-        "when_tutor": _when(start, tutor_zone),
-        "show_tutor_time": to_student and reader_zone != tutor_zone,
-        "date": f"{start.astimezone(ZoneInfo(reader_zone)):%a %-d %b, %H:%M %Z}",
+        "when": zones.when(start, reader_zone, end=end),
+        "other_times": _other_times(
+            booking, start, to_student=to_student, reader_zone=reader_zone, tutor_zone=tutor_zone
+        ),
+        "date": zones.when(start, reader_zone, short=True),
+        # The cancellation policy as the manage page applies it (bookings.policy).
+        "free_until": zones.when(deadline, reader_zone, short=True),
+        "stands": stands,
+        "refund_hours": tutor.full_refund_hours,
+        "can_change": stands and now <= deadline,
         "minutes": int((end - start).total_seconds() // 60),
         "old_when": _when(datetime.fromisoformat(ctx["old_start"]), reader_zone)
         if "old_start" in ctx
@@ -367,6 +437,7 @@ def _context(n: Notification) -> dict[str, Any]:
         "refund": format_money(ctx.get("refund_amount", 0), booking.currency),
         "refund_amount": ctx.get("refund_amount", 0),
         "cancelled_by": ctx.get("cancelled_by", ""),
+        "reason": text_block(ctx.get("reason", ""))[:REASON_LIMIT],
         "offset": offset_label(ctx.get("offset_minutes", 0)),
         "why": ctx.get("why", ""),
         "refused": format_money(ctx.get("refused_amount", 0), refused_currency),
@@ -382,7 +453,9 @@ def _context(n: Notification) -> dict[str, Any]:
         "busy_until": _when(datetime.fromisoformat(ctx["busy_end"]), reader_zone)
         if "busy_end" in ctx
         else "",
-        "booking_url": f"{settings.PUBLIC_BASE_URL}/tutor/bookings/{booking.pk}/",
+        "booking_url": settings.PUBLIC_BASE_URL + reverse("web:tutor-booking", args=[booking.pk]),
+        "rescheduled_by": ctx.get("rescheduled_by", "student"),
+        "tutor_message": ics.text_block(ctx.get("message", "")),
     }
     if to_student:
         context["manage_url"] = booking.manage_url
@@ -422,9 +495,53 @@ def calendar_part(body: bytes, *, method: str, mimetype: str = "text/calendar") 
     return part
 
 
+def _thread_root(n: Notification) -> str:
+    """The Message-ID of the confirmation this reader got about the booking, which its
+    later emails reply to (In-Reply-To, References) so mail clients keep them together;
+    "" for the confirmation itself or a booking never confirmed."""
+    if n.kind == NotificationKind.CONFIRMED:
+        return ""
+    root = (
+        Notification.objects.filter(
+            booking_id=n.booking_id,
+            recipient=n.recipient,
+            kind=NotificationKind.CONFIRMED,
+            state=NotificationState.SENT,
+        )
+        .values_list("message_id", flat=True)
+        .first()
+    )
+    return root or ""
+
+
+def _attach_invite(message: EmailMultiAlternatives, n: Notification, *, to_student: bool) -> None:
+    """The invite the message carries (see bookings.ics for the iTIP choices).
+
+    The student's: the shape Gmail, Outlook and Apple Mail recognise as an invitation,
+    the calendar as a part of the alternative (with its METHOD) and the same file as an
+    invite.ics attachment. The tutor's: the feed's event as a PUBLISH attachment only,
+    which no client adds by itself (the tutor's feed already holds it)."""
+    version = ics.Version(
+        start=datetime.fromisoformat(n.context["start"]),
+        end=datetime.fromisoformat(n.context["end"]),
+        sequence=n.context["sequence"],
+        cancelled=n.kind == NotificationKind.CANCELLED,
+    )
+    for_tutor = not to_student
+    method = ics.method_of(cancelled=version.cancelled, for_tutor=for_tutor)
+    # DTSTAMP: when the message became owed, the same on every retry of the row.
+    invite = ics.version_calendar(n.booking, version, stamp=n.created_at, for_tutor=for_tutor)
+    if to_student:
+        message.attach_alternative(calendar_part(invite, method=method), "text/calendar")
+    attachment = calendar_part(invite, method=method, mimetype="application/ics")
+    name = "session.ics" if for_tutor else "invite.ics"
+    attachment.add_header("Content-Disposition", "attachment", filename=name)
+    message.attach(attachment)
+
+
 def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
     booking, tutor = n.booking, n.booking.tutor
-    context = _context(n)
+    context = _context(n, now=now)
     to_student = context["to_student"]
     template = f"emails/{n.kind}"
     to = [_address(booking.student_email if to_student else tutor.email)]
@@ -432,40 +549,25 @@ def build_message(n: Notification, *, now: datetime) -> EmailMultiAlternatives:
         reply_to = [_address(tutor.email if to_student else booking.student_email)]
     except ValueError:
         reply_to = []  # the message still goes; the reader cannot reply with one click
+    # Stored per row and random: a resend after a crash carries the same one, so mail
+    # servers and clients recognise the copy, and no other database, site address or
+    # reused row id can ever make one the reader already has.
+    headers = {"Message-ID": f"<{n.message_id}>"}
+    if root := _thread_root(n):
+        headers["In-Reply-To"] = headers["References"] = f"<{root}>"
     message = _Email(
         subject=_subject(n, context),
         body=render_to_string(f"{template}.txt", context),
+        # The address the invites' ORGANIZER names as SENT-BY (bookings.ics).
+        from_email=settings.DEFAULT_FROM_EMAIL,
         to=to,
         reply_to=reply_to,
-        # Stable per row: if a crash makes us send twice, mail servers and clients
-        # recognise the copy. The booking's UUID keeps it unique across databases (a
-        # reused row id must never look like a message the reader already has).
-        headers={"Message-ID": f"<notification-{n.pk}.{booking.pk}@{_host()}>"},
+        headers=headers,
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     if n.kind in WITH_INVITE:
-        version = ics.Version(
-            start=datetime.fromisoformat(n.context["start"]),
-            end=datetime.fromisoformat(n.context["end"]),
-            sequence=n.context["sequence"],
-            cancelled=n.kind == NotificationKind.CANCELLED,
-        )
-        method = "CANCEL" if version.cancelled else "REQUEST"
-        invite = ics.version_calendar(booking, version, now=now, for_tutor=not to_student)
-        # The shape Gmail, Outlook and Apple Mail recognise: the calendar as a part of the
-        # alternative (with its METHOD), and the same file as an invite.ics attachment.
-        message.attach_alternative(calendar_part(invite, method=method), "text/calendar")
-        attachment = calendar_part(invite, method=method, mimetype="application/ics")
-        attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
-        message.attach(attachment)
+        _attach_invite(message, n, to_student=to_student)
     return message
-
-
-def _host() -> str:
-    """The right-hand side of our Message-IDs: the site's host name when it is a plain
-    dot-atom (an IP literal like [::1] is not), else localhost."""
-    host = urlsplit(settings.PUBLIC_BASE_URL).hostname or ""
-    return host if re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", host) else "localhost"
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -507,10 +609,12 @@ def _stale(n: Notification) -> str:
         NotificationKind.CONFIRMED,
         NotificationKind.RESCHEDULED,
         NotificationKind.BUSY_CONFLICT,
+        NotificationKind.PICK_ANOTHER_TIME,
     )
     if versioned and booking.sequence != n.context.get("sequence"):
         return "a newer version of the booking was announced"
-    if n.kind == NotificationKind.BUSY_CONFLICT and booking.status != BookingStatus.CONFIRMED:
+    standing = (NotificationKind.BUSY_CONFLICT, NotificationKind.PICK_ANOTHER_TIME)
+    if n.kind in standing and booking.status != BookingStatus.CONFIRMED:
         return f"booking is {booking.status}"
     if n.kind == NotificationKind.HOLD_EXPIRED:
         if booking.status != BookingStatus.EXPIRED:

@@ -1,15 +1,17 @@
 """Reads: what students and tutors see. A constant number of queries per call."""
 
 import bisect
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Exists, Model, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 
-from .availability import Busy, Open, busy_bookings, decide
+from . import tokens
+from .availability import Busy, Closed, Open, busy_bookings, decide
 from .errors import NotFound
 from .models import (
     ACTIVE_STATUSES,
@@ -18,16 +20,12 @@ from .models import (
     Booking,
     BookingEvent,
     BookingStatus,
+    BusyInterval,
     Mode,
     Offering,
     Slot,
     Tutor,
-    token_digest,
-    token_matches,
 )
-
-# What new_token() produces: URL-safe base64. Anything else cannot be a token.
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass(frozen=True)
@@ -169,21 +167,41 @@ def tutor_public(slug: str, *, with_offerings: bool = True) -> Tutor:
     return tutor
 
 
+M = TypeVar("M", bound=Model)
+
+
+def _by_link(queryset: QuerySet[M], token: str, *, purpose: tokens.Purpose, field: str) -> M | None:
+    """The row a secret link names (bookings.tokens): by the key of a signed token
+    whose signature checks out, or, for rows older than signed links, by the digest of
+    their old random token. A token that is neither finds nothing, without a query."""
+    if not tokens.TOKEN_RE.fullmatch(token):
+        return None
+    key = tokens.key_of(purpose, token)
+    if key is not None:
+        return queryset.filter(**{f"{field}_key": key}).first()
+    if len(token) != tokens.LEGACY_LENGTH:
+        return None
+    return queryset.filter(**{f"{field}_legacy_digest": tokens.legacy_digest(token)}).first()
+
+
 def booking_by_token(token: str) -> Booking:
-    """The booking behind a manage link (a 256-bit random token: guessing is hopeless).
-    Looked up by the token's digest and compared in constant time."""
-    if not TOKEN_RE.fullmatch(token):
-        raise NotFound("No booking for that link.")
-    booking = (
+    """The booking behind a student's manage link."""
+    booking = _by_link(
         Booking.objects.select_related(
             "tutor", "offering", "slot", "slot__remote_offering", "slot__in_person_offering"
-        )
-        .filter(manage_token_digest=token_digest(token))
-        .first()
+        ),
+        token,
+        purpose="manage",
+        field="manage",
     )
-    if booking is None or not token_matches(booking.manage_token, token):
+    if booking is None:
         raise NotFound("No booking for that link.")
     return booking
+
+
+def tutor_by_feed_token(token: str) -> Tutor | None:
+    """The active tutor whose private calendar feed this token opens."""
+    return _by_link(Tutor.objects.filter(is_active=True), token, purpose="feed", field="feed")
 
 
 def tutor_bookings(
@@ -313,3 +331,190 @@ def tutor_booked_slot_ids(*, tutor: Tutor) -> set[int]:
     """The slots of the tutor's held or confirmed bookings."""
     rows = Booking.objects.filter(tutor=tutor, status__in=ACTIVE_STATUSES)
     return set(rows.values_list("slot_id", flat=True))
+
+
+# --- the tutor's dashboard, slot list and days off ------------------------------------------
+
+
+SESSION_LISTS = ("upcoming", "past", "cancelled", "all")
+
+
+def tutor_sessions(*, tutor: Tutor, show: str, now: datetime, query: str = "") -> QuerySet[Booking]:
+    """One of the dashboard's lists (SESSION_LISTS), optionally only the students whose
+    name or email contains `query` (case-insensitive; SQLite folds ASCII letters only).
+
+    upcoming: held and confirmed, from the start of the tutor's today, soonest first;
+    past: sessions that have started (confirmed, completed, no-show), latest first;
+    cancelled: paid sessions that were cancelled, latest cancellation first;
+    all: every session that was paid for or is being paid for, latest first.
+    A page of any of them is two queries (its count, its rows with slot and offering).
+    """
+    rows = Booking.objects.filter(tutor=tutor).select_related("slot", "offering")
+    if show == "upcoming":
+        today = datetime.combine(now.astimezone(tutor.zone).date(), time(), tutor.zone)
+        rows = rows.filter(status__in=ACTIVE_STATUSES, slot__start__gte=today).order_by(
+            "slot__start", "created_at"
+        )
+    elif show == "past":
+        held = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
+        rows = rows.filter(status__in=held, slot__start__lt=now).order_by("-slot__start", "pk")
+    elif show == "cancelled":
+        rows = rows.filter(status=BookingStatus.CANCELLED, confirmed_at__isnull=False).order_by(
+            "-cancelled_at", "pk"
+        )
+    else:
+        rows = rows.filter(
+            Q(confirmed_at__isnull=False) | Q(status=BookingStatus.PENDING_PAYMENT)
+        ).order_by("-slot__start", "pk")
+    if query:
+        rows = rows.filter(Q(student_name__icontains=query) | Q(student_email__icontains=query))
+    return rows
+
+
+@dataclass(frozen=True)
+class MonthEarnings:
+    """Money of one month (the tutor's calendar month) in one currency, minor units."""
+
+    month: date
+    currency: str
+    paid: int
+    refunded: int
+
+    @property
+    def net(self) -> int:
+        return self.paid - self.refunded
+
+
+def tutor_earnings(*, tutor: Tutor, since: datetime) -> list[MonthEarnings]:
+    """Paid minus refunded per month since `since`, newest month first, by currency.
+
+    A booking's price counts in the month it was confirmed (the money arrived: only its
+    own checkout paid in full confirms it), its refund in the month it was cancelled.
+    Money that never confirmed a booking (late or refused payments) was refunded in full
+    and counts on neither side. Two queries.
+    """
+
+    def by_month(moment: str, amount: str, **where: Any) -> dict[tuple[date, str], int]:
+        rows = (
+            Booking.objects.filter(tutor=tutor, confirmed_at__isnull=False, **where)
+            .annotate(month=TruncMonth(moment, tzinfo=tutor.zone))
+            .order_by()
+            .values("month", "currency")
+            .annotate(total=Sum(amount))
+        )
+        return {(row["month"].date(), row["currency"]): row["total"] or 0 for row in rows}
+
+    paid = by_month("confirmed_at", "price_amount", confirmed_at__gte=since)
+    refunded = by_month(
+        "cancelled_at", "refund_amount", cancelled_at__gte=since, refund_amount__gt=0
+    )
+    keys = sorted(set(paid) | set(refunded), key=lambda k: (k[0], k[1]), reverse=True)
+    return [MonthEarnings(m, c, paid.get((m, c), 0), refunded.get((m, c), 0)) for m, c in keys]
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """What students are told about one of the tutor's slots right now."""
+
+    decision: Open | Closed
+    # Why in person is closed when the slot stays open for remote sessions only.
+    in_person_closed: Closed | None = None
+
+
+def tutor_slot_states(
+    *, tutor: Tutor, slots: Iterable[Slot], now: datetime
+) -> dict[int, SlotState]:
+    """availability.decide() for each of the tutor's slots, as the slot list and a hold
+    would ask it: booked, too soon, behind a travel buffer, busy in the tutor's own
+    calendar... One query (the tutor's bookings and busy times around the slots)."""
+    slots = list(slots)
+    if not slots:
+        return {}
+    busy = busy_bookings(
+        tutor_ids=[tutor.pk],
+        start=min(s.start for s in slots),
+        end=max(s.end for s in slots),
+        margin=tutor.travel_buffer,
+    )
+    nearby = _Nearby([b for b in busy if not b.is_elsewhere])
+    away = _Away([b for b in busy if b.is_elsewhere])
+    states = {}
+    for slot in slots:
+        slot.tutor = tutor
+        around = nearby.around(slot) + away.around(slot)
+        decision = decide(slot, now=now, busy=around)
+        in_person_closed = None
+        in_person = Mode.IN_PERSON.value
+        if (
+            isinstance(decision, Open)
+            and in_person not in decision.offerings
+            and in_person in slot.offerings()
+        ):
+            why = decide(slot, now=now, busy=around, mode=in_person)
+            in_person_closed = why if isinstance(why, Closed) else None
+        states[slot.pk] = SlotState(decision, in_person_closed)
+    return states
+
+
+def block_bookings(*, tutor: Tutor, block: BlockedPeriod, now: datetime) -> QuerySet[Booking]:
+    """The tutor's upcoming held and confirmed sessions inside a blocked period (a block
+    leaves them standing: the tutor decides), soonest first."""
+    return (
+        Booking.objects.filter(
+            tutor=tutor,
+            status__in=ACTIVE_STATUSES,
+            slot__start__lt=block.end,
+            slot__end__gt=block.start,
+            slot__start__gt=now,
+        )
+        .select_related("slot", "offering")
+        .order_by("slot__start", "created_at")
+    )
+
+
+def tutor_offerings_with_slots(*, tutor: Tutor, now: datetime) -> set[int]:
+    """The offerings some upcoming slot of the tutor's sells (the others cannot be booked)."""
+    pairs = (
+        Slot.objects.filter(tutor=tutor, removed_at__isnull=True, start__gt=now)
+        .order_by()
+        .values_list("remote_offering_id", "in_person_offering_id")
+        .distinct()
+    )
+    return {pk for pair in pairs for pk in pair if pk is not None}
+
+
+@dataclass(frozen=True)
+class BusyConflict:
+    """A confirmed upcoming session that a busy time from the tutor's own calendars
+    covers (the first such busy time)."""
+
+    booking: Booking
+    busy_start: datetime
+    busy_end: datetime
+
+
+def tutor_busy_conflicts(*, tutor: Tutor, now: datetime) -> list[BusyConflict]:
+    """Confirmed upcoming sessions a busy time now covers: they stand, and the tutor
+    decides (keep, move or cancel). The dashboard and the calendars page show them.
+    Two queries."""
+    covering = BusyInterval.objects.filter(
+        tutor=tutor, start__lt=OuterRef("slot__end"), end__gt=OuterRef("slot__start")
+    )
+    sessions = list(
+        Booking.objects.filter(tutor=tutor, status=BookingStatus.CONFIRMED, slot__end__gt=now)
+        .filter(Exists(covering))
+        .select_related("slot", "offering")
+        .order_by("slot__start")
+    )
+    if not sessions:
+        return []
+    busy = list(
+        BusyInterval.objects.filter(
+            tutor=tutor, end__gt=sessions[0].slot.start, start__lt=sessions[-1].slot.end
+        ).order_by("start")
+    )
+    conflicts = []
+    for booking in sessions:
+        over = next(b for b in busy if b.start < booking.slot.end and b.end > booking.slot.start)
+        conflicts.append(BusyConflict(booking, over.start, over.end))
+    return conflicts

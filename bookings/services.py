@@ -10,15 +10,17 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from . import notifications, sql
+from . import notifications, sql, tokens, validation
 from .availability import Closed, Open, decide, slots_materialise
 from .errors import ApplicationError, NotFound, PaymentUnavailable, SlotUnavailable
 from .models import (
@@ -37,7 +39,6 @@ from .models import (
     SlotRemoval,
     SlotSource,
     Tutor,
-    new_token,
 )
 from .payment_port import payment_port
 from .policy import policy_refund, reschedulable
@@ -466,7 +467,9 @@ def booking_cancel(
             # pending refund for the retry task, never a cancellation without its money.
             payment_port().refund_owe(booking, amount=refund, reason=f"cancelled by {actor}")
         if not was_held:  # nothing to tell about a hold the student dropped themselves
-            notifications.notify_cancelled(booking, now=now, refund_amount=refund, by=actor)
+            notifications.notify_cancelled(
+                booking, now=now, refund_amount=refund, by=actor, reason=reason
+            )
     port = payment_port()
     if was_held:
         port.abandon_checkout(booking)
@@ -475,10 +478,14 @@ def booking_cancel(
     return Cancellation(booking, refund)
 
 
-def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) -> Booking:
+def booking_reschedule(
+    *, booking_id: BookingId, slot_id: int, now: datetime, actor: str = Actor.STUDENT
+) -> Booking:
     """Move a confirmed booking to another open slot: same mode, same price, no new payment.
 
-    Allowed while the cancellation policy would still refund in full.
+    A student may while the cancellation policy would still refund in full; the tutor
+    (`actor` TUTOR) may until the session starts. Either way the student gets the
+    updated invite.
     """
     with transaction.atomic():
         booking = _locked(booking_id)
@@ -486,7 +493,11 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
             raise ApplicationError(
                 "not_reschedulable", "Only a confirmed booking can be rescheduled.", status=409
             )
-        if not reschedulable(booking, now=now):
+        if actor == Actor.TUTOR and booking.slot.start <= now:
+            raise ApplicationError(
+                "session_started", "The session has already started.", status=409
+            )
+        if actor != Actor.TUTOR and not reschedulable(booking, now=now):
             raise ApplicationError(
                 "reschedule_window_closed",
                 f"Sessions can be moved up to {booking.tutor.full_refund_hours} hours "
@@ -524,7 +535,7 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
             booking=booking,
             from_status=booking.status,
             to_status=booking.status,
-            actor=Actor.STUDENT,
+            actor=actor,
             reason="rescheduled",
             data={
                 "from_slot": old.pk,
@@ -534,7 +545,7 @@ def booking_reschedule(*, booking_id: BookingId, slot_id: int, now: datetime) ->
             },
             at=now,
         )
-        notifications.notify_rescheduled(booking, now=now, old_start=old.start)
+        notifications.notify_rescheduled(booking, now=now, old_start=old.start, by=actor)
     return booking
 
 
@@ -582,7 +593,9 @@ def booking_payment_refused(
 
 
 def booking_mark_outcome(*, booking_id: BookingId, status: str, now: datetime) -> Booking:
-    """The tutor records how a session went: completed or no_show, once it has started."""
+    """The tutor records how a session went: completed once it has started, no_show
+    once its time is over (a student may still turn up late). booking_outcome_undo()
+    takes either back."""
     if status not in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
         raise ApplicationError("invalid", "Outcome must be completed or no_show.")
     with transaction.atomic():
@@ -592,6 +605,16 @@ def booking_mark_outcome(*, booking_id: BookingId, status: str, now: datetime) -
         if booking.status == BookingStatus.CONFIRMED and booking.slot.start > now:
             raise ApplicationError(
                 "session_not_started", "The session has not started yet.", status=409
+            )
+        if (
+            status == BookingStatus.NO_SHOW
+            and booking.status == BookingStatus.CONFIRMED
+            and booking.slot.end > now
+        ):
+            raise ApplicationError(
+                "session_not_over",
+                "A no-show can be recorded once the session's time is over.",
+                status=409,
             )
         _transition(booking, status, actor=Actor.TUTOR, reason=f"marked {status}", now=now)
     return booking
@@ -745,9 +768,10 @@ def slot_create_one_off(
                 tutor=tutor, removed_at__isnull=True, start__lt=end, end__gt=start
             ).first()
             if overlapping is not None:
+                when = tutor_local_time(overlapping.start, tutor)
                 raise ApplicationError(
                     "slot_overlap",
-                    f"It overlaps your slot starting {overlapping.start.isoformat()}.",
+                    f"It overlaps your slot starting {when}.",
                     status=409,
                 )
             if BlockedPeriod.objects.filter(tutor=tutor, start__lt=end, end__gt=start).exists():
@@ -847,8 +871,9 @@ def tutor_save(*, tutor: Tutor, now: datetime, **fields: Any) -> Tutor:
 
 def tutor_rotate_feed(*, tutor: Tutor) -> Tutor:
     """A new secret for the calendar feed URL; the old URL stops working at once."""
-    tutor.feed_token = new_token()
-    tutor.save(update_fields=["feed_token"])
+    tutor.feed_key = tokens.new_key()
+    tutor.feed_legacy_digest = None
+    tutor.save(update_fields=["feed_key", "feed_legacy_digest"])
     return tutor
 
 
@@ -858,3 +883,121 @@ def tutors_materialise(*, now: datetime) -> int:
     for tutor in Tutor.objects.filter(is_active=True):
         created += slots_materialise(tutor=tutor, now=now).created
     return created
+
+
+# --- the tutor's tools: outcomes, moves, days off over booked sessions ------------------------
+
+
+def tutor_local_time(moment: datetime, tutor: Tutor) -> str:
+    """A moment as messages to the tutor say it: "Thu, Dec 3, 6:30 PM (America/New_York)"."""
+    local = moment.astimezone(tutor.zone)
+    clock = local.strftime("%I:%M %p").lstrip("0")
+    return f"{local:%a, %b} {local.day}, {clock} ({tutor.timezone})"
+
+
+def booking_outcome_undo(*, booking_id: BookingId, now: datetime) -> Booking:
+    """Take back a completed or no-show mark (a slip of the finger): confirmed again,
+    logged like any change. Repeating it changes nothing."""
+    with transaction.atomic():
+        booking = _locked(booking_id)
+        if booking.status == BookingStatus.CONFIRMED:
+            return booking
+        was = booking.status
+        if was not in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
+            raise ApplicationError(
+                "invalid_transition",
+                f"A {booking.get_status_display().lower()} booking has no outcome to undo.",
+                status=409,
+            )
+        _transition(
+            booking, BookingStatus.CONFIRMED, actor=Actor.TUTOR, reason=f"undid {was}", now=now
+        )
+    return booking
+
+
+# What a tutor may write to a student when asking them to move (bounded like a note).
+ASK_MESSAGE_MAX_LENGTH = validation.NOTES_MAX_LENGTH
+
+
+def booking_ask_to_reschedule(*, booking_id: BookingId, now: datetime, message: str = "") -> bool:
+    """The tutor asks the student to pick another time themselves: an email with the
+    link to the student's own reschedule page, and the tutor's message.
+
+    Only while the student may still move the session (policy.reschedulable): past
+    that line the link would lead nowhere, so the tutor moves or cancels it instead.
+    Asking again about the same version of the booking sends nothing more. True if this
+    call asked.
+    """
+    message = validation.normalise_text(message, multiline=True)
+    try:
+        validation.check_text(message, multiline=True)
+    except ValidationError as exc:
+        raise ApplicationError(
+            "invalid", exc.messages[0], fields={"message": exc.messages}
+        ) from None
+    if len(message) > ASK_MESSAGE_MAX_LENGTH:
+        limit = f"Keep the message under {ASK_MESSAGE_MAX_LENGTH} characters."
+        raise ApplicationError("invalid", limit, fields={"message": [limit]})
+    with transaction.atomic():
+        booking = _locked(booking_id)
+        if booking.status != BookingStatus.CONFIRMED:
+            raise ApplicationError(
+                "not_reschedulable", "Only a confirmed session can be moved.", status=409
+            )
+        if not reschedulable(booking, now=now):
+            raise ApplicationError(
+                "reschedule_window_closed",
+                f"Students can move a session up to {booking.tutor.full_refund_hours} hours "
+                "before it starts, and this one is closer than that: move it yourself or "
+                "cancel it.",
+                status=409,
+            )
+        if not notifications.notify_pick_another_time(booking, now=now, message=message):
+            return False
+        BookingEvent.objects.create(
+            booking=booking,
+            from_status=booking.status,
+            to_status=booking.status,
+            actor=Actor.TUTOR,
+            reason="asked the student to pick another time",
+            data={"message": message} if message else {},
+            at=now,
+        )
+    return True
+
+
+def block_cancel_bookings(
+    *,
+    tutor: Tutor,
+    block: BlockedPeriod,
+    booking_ids: Sequence[BookingId],
+    now: datetime,
+    reason: str = "",
+) -> list[Cancellation]:
+    """Cancel the chosen sessions that a blocked period covers (the tutor is away then):
+    each one the tutor's cancellation, refunded in full and told to the student.
+
+    Ids that are not this tutor's upcoming held or confirmed bookings inside the block
+    are left alone, so a form cannot reach another tutor's bookings.
+    """
+    if block.tutor_id != tutor.pk:
+        raise NotFound("No such blocked period.")
+    ids = []
+    for value in booking_ids:
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    covered = Booking.objects.filter(
+        tutor=tutor,
+        pk__in=ids,
+        status__in=ACTIVE_STATUSES,
+        slot__start__lt=block.end,
+        slot__end__gt=block.start,
+        slot__start__gt=now,
+    ).order_by("slot__start")
+    why = reason or "the tutor is away"
+    return [
+        booking_cancel(booking_id=pk, actor=Actor.TUTOR, now=now, reason=why)
+        for pk in covered.values_list("pk", flat=True)
+    ]

@@ -8,8 +8,14 @@ addresses (SSRF), and connects to the address it checked, so a second DNS answer
 swap in another one (DNS rebinding). CALENDAR_ALLOW_PRIVATE_ADDRESSES turns the check
 off: for tests and for a CalDAV server on your own network, never by default.
 
-Bounds: the whole fetch (redirects and body included) has CALENDAR_FETCH_TIMEOUT_SECONDS;
-the body at most CALENDAR_MAX_BYTES once decompressed; at most MAX_REDIRECTS redirects.
+Bounds: the whole fetch (redirects and body included) has CALENDAR_FETCH_TIMEOUT_SECONDS,
+enforced by a timer that shuts the fetch's sockets when it runs out (a socket timeout
+alone bounds each wait for the next byte, not a server trickling its answer a byte at a
+time); the body at most CALENDAR_MAX_BYTES once decompressed, counted while it streams
+in; at most MAX_REDIRECTS redirects; web ports only (BAD_PORTS, the ports browsers
+refuse: mail, SSH, DNS... are not fetched, so a calendar link cannot make us speak to
+another protocol's server). Other public ports stay allowed: self-hosted calendars
+(Nextcloud, Radicale) often answer on 8443 or 5232.
 ICS links are fetched with urllib3 and conditional GET (ETag / Last-Modified); CalDAV
 through the `caldav` client, whose requests session is given the same guarded
 connections (see caldav_events).
@@ -17,8 +23,12 @@ connections (see caldav_events).
 Every failure is a FetchError whose text is what the tutor reads on their page.
 """
 
+import contextlib
+import contextvars
 import ipaddress
+import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +56,18 @@ from urllib3.util import connection as urllib3_connection
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024
 USER_AGENT = "TutoringCalendarSync/1.0"
+# The WHATWG Fetch standard's "bad ports" (https://fetch.spec.whatwg.org/#bad-port),
+# which browsers refuse for the same reason: they belong to other protocols.
+BAD_PORTS = frozenset(
+    {0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
+     101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161,
+     179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563,
+     587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
+     5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
+)  # fmt: skip
+# Whitespace and control characters have no place inside a URL (urlsplit would quietly
+# drop tabs and line breaks; a space would reach the request line).
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 
 
 class FetchError(Exception):
@@ -64,6 +86,8 @@ def normalise_url(url: str) -> str:
     scheme) means https://. Raises ValueError with a message for anything that is not an
     http(s) URL with a host."""
     text = url.strip()
+    if _UNSAFE.search(text):
+        raise ValueError("Remove the spaces, line breaks or control characters from the address.")
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -75,12 +99,16 @@ def normalise_url(url: str) -> str:
         raise ValueError("Use an address starting with https://, http:// or webcal://.")
     if not parts.hostname:
         raise ValueError("The address needs a host name.")
+    if len(parts.hostname) > 253:  # DNS's limit
+        raise ValueError("The host name is too long.")
     if parts.username or parts.password:
         raise ValueError("Put the user name and password in their own fields.")
     try:
-        parts.port  # noqa: B018 - raises for a port out of range
+        port = parts.port
     except ValueError:
         raise ValueError("The address has an invalid port.") from None
+    if port in BAD_PORTS:
+        raise ValueError(f"Port {port} is not a web port: calendars are not fetched from it.")
     return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
@@ -146,7 +174,7 @@ class _Guarded:
         last: OSError | None = None
         for address in addresses:
             try:
-                return urllib3_connection.create_connection(
+                sock = urllib3_connection.create_connection(
                     (address, self.port),
                     self.timeout,
                     source_address=self.source_address,
@@ -156,6 +184,11 @@ class _Guarded:
                 raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
             except OSError as exc:
                 last = exc
+                continue
+            deadline = _DEADLINE.get()
+            if deadline is not None:
+                deadline.watch(sock)
+            return sock
         raise NewConnectionError(self, f"Failed to establish a new connection: {last}")  # type: ignore[arg-type]
 
 
@@ -185,21 +218,69 @@ def _pool_manager() -> urllib3.PoolManager:
 
 
 class Deadline:
-    """The time the whole fetch has left."""
+    """The time the whole fetch has left, enforced while it is in use (`with deadline:`).
+
+    Socket timeouts bound each wait for the next bytes, so a server that trickles its
+    answer (headers or body, a byte at a time) could hold a fetch far longer. While the
+    deadline is in use, every connection the fetch opens registers its socket here
+    (_Guarded._new_conn), and a timer shuts them all when the time is up: whatever read
+    is waiting ends at once, and `expired` says why.
+    """
 
     def __init__(self, seconds: float, host: str) -> None:
         self.seconds = seconds
         self.host = host
         self._end = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer: threading.Timer | None = None
+        self.expired = False
 
     def left(self) -> float:
         remaining = self._end - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or self.expired:
             raise self.error()
         return remaining
 
     def error(self) -> FetchError:
         return FetchError(f"{self.host} did not answer within {self.seconds:g} seconds")
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> "Deadline":
+        self._token = _DEADLINE.set(self)
+        self._timer = threading.Timer(max(self._end - time.monotonic(), 0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            self._sockets.clear()
+        _DEADLINE.reset(self._token)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# The deadline of the fetch running in this thread (or context), if any.
+_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "calendar_fetch_deadline", default=None
+)
 
 
 def too_large() -> FetchError:
@@ -215,6 +296,9 @@ def _read_limited(chunks: Iterator[bytes], deadline: Deadline) -> bytes:
         if len(body) > settings.CALENDAR_MAX_BYTES:
             raise too_large()
         deadline.left()
+    # The end of a body without a length is the connection closing, as the deadline's
+    # timer closes it: what arrived by then is not the whole calendar.
+    deadline.left()
     return bytes(body)
 
 
@@ -229,6 +313,8 @@ def explain(exc: Exception, host: str, deadline: Deadline) -> FetchError:
     """A transport failure in plain words."""
     if isinstance(exc, FetchError):
         return exc
+    if deadline.expired:  # the timer shut the connection: whatever broke, time ran out
+        return deadline.error()
     if isinstance(exc, NameResolutionError):
         return FetchError(f"no such host: {host}")
     if isinstance(exc, NewConnectionError):  # a ConnectTimeoutError subclass: first
@@ -281,57 +367,71 @@ def fetch_ics(
     first_host = host
     manager = _pool_manager()
     try:
-        for _hop in range(MAX_REDIRECTS + 1):
-            host = deadline.host = host_of(url)
-            if host != first_host:
-                headers.pop("Authorization", None)
-            left = deadline.left()
-            try:
-                response = manager.urlopen(
-                    "GET",
-                    url,
-                    headers=headers,
-                    redirect=False,
-                    retries=False,
-                    preload_content=False,
-                    timeout=urllib3.Timeout(connect=left, read=left),
-                )
-            except (HTTPError, OSError) as exc:
-                raise explain(exc, host, deadline) from exc
-            read = False
-            try:
-                location = response.headers.get("Location")
-                if response.status in (301, 302, 303, 307, 308) and location:
-                    try:
-                        url = normalise_url(urljoin(url, location))
-                    except ValueError:
-                        raise FetchError(f"{host} redirected to a non-web address") from None
-                    continue
-                if response.status == 304:
-                    return Fetched(None, etag, last_modified)
-                if response.status != 200:
-                    raise FetchError(f"{response.status} from {host}")
-                if _declared_too_large(response.headers):
-                    raise too_large()
-                try:
-                    body = _read_limited(response.stream(CHUNK, decode_content=True), deadline)
-                except (HTTPError, OSError) as exc:
-                    raise explain(exc, host, deadline) from exc
-                read = True
-                return Fetched(
-                    body,
-                    etag=(response.headers.get("ETag") or "")[:255],
-                    last_modified=(response.headers.get("Last-Modified") or "")[:64],
-                )
-            finally:
-                # A body left unread (a redirect's, an error page) would spoil the
-                # connection for the next request: close it instead of reusing it.
-                if not read:
-                    response.close()
-                response.release_conn()
-        raise FetchError(f"too many redirects from {host}")
+        with deadline:
+            return _follow(manager, url, headers, first_host, deadline)
     finally:
         manager.clear()
+
+
+def _follow(
+    manager: urllib3.PoolManager,
+    url: str,
+    headers: dict[str, str],
+    first_host: str,
+    deadline: Deadline,
+) -> Fetched:
+    """fetch_ics's requests: the first and each redirect's, within `deadline`."""
+    etag, last_modified = headers.get("If-None-Match", ""), headers.get("If-Modified-Since", "")
+    host = first_host
+    for _hop in range(MAX_REDIRECTS + 1):
+        host = deadline.host = host_of(url)
+        if host != first_host:
+            headers.pop("Authorization", None)
+        left = deadline.left()
+        try:
+            response = manager.urlopen(
+                "GET",
+                url,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=left, read=left),
+            )
+        except (HTTPError, OSError) as exc:
+            raise explain(exc, host, deadline) from exc
+        read = False
+        try:
+            location = response.headers.get("Location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                try:
+                    url = normalise_url(urljoin(url, location))
+                except ValueError:
+                    raise FetchError(f"{host} redirected to a non-web address") from None
+                continue
+            if response.status == 304:
+                return Fetched(None, etag, last_modified)
+            if response.status != 200:
+                raise FetchError(f"{response.status} from {host}")
+            if _declared_too_large(response.headers):
+                raise too_large()
+            try:
+                body = _read_limited(response.stream(CHUNK, decode_content=True), deadline)
+            except (HTTPError, OSError) as exc:
+                raise explain(exc, host, deadline) from exc
+            read = True
+            return Fetched(
+                body,
+                etag=(response.headers.get("ETag") or "")[:255],
+                last_modified=(response.headers.get("Last-Modified") or "")[:64],
+            )
+        finally:
+            # A body left unread (a redirect's, an error page) would spoil the
+            # connection for the next request: close it instead of reusing it.
+            if not read:
+                response.close()
+            response.release_conn()
+    raise FetchError(f"too many redirects from {host}")
 
 
 # --- CalDAV ---------------------------------------------------------------------------------
@@ -352,6 +452,11 @@ class GuardedAdapter(HTTPAdapter):
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
     ) -> requests.Response:
+        try:
+            # The client's redirects come through here too: the same schemes and ports.
+            normalise_url(request.url or "")
+        except ValueError:
+            raise FetchError(f"{self.deadline.host} redirected to a non-web address") from None
         self.deadline.host = host_of(request.url or "")
         left = self.deadline.left()
         kwargs["timeout"] = (left, left)
@@ -377,6 +482,7 @@ def caldav_events(
     [start, end) (recurring ones whole: we expand them ourselves, as for ICS links)."""
     import caldav
     from caldav.lib import error as caldav_error
+    from lxml import etree  # type: ignore[import-untyped]
 
     host = host_of(url)
     deadline = Deadline(settings.CALENDAR_FETCH_TIMEOUT_SECONDS, host)
@@ -388,9 +494,12 @@ def caldav_events(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     try:
-        calendar = client.calendar(url=url)
-        found = calendar.search(start=start, end=end, event=True, expand=False)
-        return [item.data.encode() if isinstance(item.data, str) else item.data for item in found]
+        with deadline:
+            calendar = client.calendar(url=url)
+            found = calendar.search(start=start, end=end, event=True, expand=False)
+            return [
+                item.data.encode() if isinstance(item.data, str) else item.data for item in found
+            ]
     except FetchError:
         raise
     except requests.TooManyRedirects:
@@ -409,6 +518,10 @@ def caldav_events(
         raise FetchError(f"404 from {host}") from None
     except (caldav_error.DAVError, caldav_error.ReportError, ValueError) as exc:
         raise FetchError(_dav_failure(exc, host)) from exc
+    except (etree.LxmlError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        # The client's reading of an answer that is not CalDAV (a web page, a 207 with
+        # no calendar in it, XML it cannot parse): the client does not name these.
+        raise FetchError(f"{host} did not answer like a CalDAV calendar") from exc
     finally:
         session.close()
 

@@ -33,6 +33,9 @@ class CalendarSource(models.Model):
     content_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
     # The stored busy times cover recurrences up to here; past it, fetch in full again.
     expanded_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The tutor's zone they were read in (all-day and floating events are days and
+    # times there): once the tutor moves, the calendar is read again in full.
+    read_in_zone = models.CharField(max_length=64, blank=True, default="", editable=False)
     busy_count = models.PositiveIntegerField(default=0, editable=False)
 
     # The sync's state: when it is next due, who is running it, how it went.

@@ -1,14 +1,17 @@
 """Reads for the tutor's calendars page and API. A constant number of queries per call."""
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from bookings.errors import NotFound
-from bookings.models import Booking, BookingStatus, BusyInterval, Tutor
+from bookings.models import Tutor
+from bookings.selectors import BusyConflict, tutor_busy_conflicts
 
+from . import crypto
 from .models import CalendarSource
+
+# Sessions a busy time covers live with the bookings (the dashboard shows them too).
+Conflict = BusyConflict
+tutor_conflicts = tutor_busy_conflicts
 
 
 def tutor_sources(*, tutor: Tutor) -> QuerySet[CalendarSource]:
@@ -23,34 +26,10 @@ def tutor_source(*, tutor: Tutor, source_id: int) -> CalendarSource:
     return source
 
 
-@dataclass(frozen=True)
-class Conflict:
-    booking: Booking
-    busy_start: datetime
-    busy_end: datetime
-
-
-def tutor_conflicts(*, tutor: Tutor, now: datetime) -> list[Conflict]:
-    """Confirmed upcoming sessions that a busy time from the tutor's calendars covers:
-    they stand, and the tutor decides (keep, move or cancel). Two queries."""
-    covering = BusyInterval.objects.filter(
-        tutor=tutor, start__lt=OuterRef("slot__end"), end__gt=OuterRef("slot__start")
-    )
-    sessions = list(
-        Booking.objects.filter(tutor=tutor, status=BookingStatus.CONFIRMED, slot__end__gt=now)
-        .filter(Exists(covering))
-        .select_related("slot", "offering")
-        .order_by("slot__start")
-    )
-    if not sessions:
-        return []
-    busy = list(
-        BusyInterval.objects.filter(
-            tutor=tutor, end__gt=sessions[0].slot.start, start__lt=sessions[-1].slot.end
-        ).order_by("start")
-    )
-    conflicts = []
-    for booking in sessions:
-        over = next(b for b in busy if b.start < booking.slot.end and b.end > booking.slot.start)
-        conflicts.append(Conflict(booking, over.start, over.end))
-    return conflicts
+def has_credentials(source: CalendarSource) -> bool:
+    """Whether the source has a user name or password stored (not what they are)."""
+    try:
+        secret = crypto.decrypt(source.secret)
+    except crypto.InvalidToken:
+        return False
+    return bool(secret.get("username") or secret.get("password"))

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from bookings.api.fields import NameField, TextField
 
+from . import selectors
 from .models import CalendarSource, SourceKind
 
 URL_MAX_LENGTH = 2000
@@ -39,7 +40,8 @@ class CalendarSourceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_has_credentials(self, obj: CalendarSource) -> bool:
-        return obj.kind == SourceKind.CALDAV
+        """Whether a user name or password is stored (never what they are)."""
+        return selectors.has_credentials(obj)
 
 
 class CalendarSourceCreateSerializer(serializers.Serializer):

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # Longer than a fetch can take (its timeout, plus parsing and the write).
 LEASE = timedelta(minutes=5)
+# Each source is fetched every few minutes by our workers: a tutor needs a handful.
+MAX_SOURCES_PER_TUTOR = 20
 MAX_BACKOFF = timedelta(hours=6)
 # Recurrences are expanded this far past the slot horizon, so a feed that answers 304
 # for a while still covers the horizon; once it no longer does, it is fetched in full.
@@ -110,6 +112,12 @@ def source_create(
         raise ApplicationError("invalid", "Unknown kind of calendar.", fields={"kind": ["?"]})
     clean = _url(url)
     with transaction.atomic():
+        _lock_tutor(tutor.pk)
+        if CalendarSource.objects.filter(tutor=tutor).count() >= MAX_SOURCES_PER_TUTOR:
+            raise ApplicationError(
+                "invalid",
+                f"You can connect at most {MAX_SOURCES_PER_TUTOR} calendars: remove one first.",
+            )
         source = CalendarSource.objects.create(
             tutor=tutor,
             kind=kind,
@@ -135,6 +143,7 @@ def source_update(
     """Change what is given; credentials left out stay as they are. A new address or
     new credentials start afresh (no conditional GET) with a sync queued at once."""
     with transaction.atomic():
+        _lock_tutor(source.tutor_id)
         source = CalendarSource.objects.select_for_update().get(pk=source.pk)
         if name is not None:
             source.name = _name(name)
@@ -171,10 +180,20 @@ def source_sync_soon(*, source: CalendarSource, now: datetime) -> None:
 
 
 def source_delete(*, source: CalendarSource, now: datetime) -> None:
-    """Forget the calendar and the busy times it gave: slots they hid open again."""
+    """Forget the calendar and the busy times it gave: slots they hid open again.
+
+    Under the tutor's lock, which a sync's write takes too: a sync that was fetching
+    while the source went finds it gone and stores nothing (no busy time is left
+    behind without a source to remove it by)."""
     with transaction.atomic():
+        _lock_tutor(source.tutor_id)
         BusyInterval.objects.filter(source=source.pk).delete()
         CalendarSource.objects.filter(pk=source.pk).delete()
+
+
+def _lock_tutor(tutor_id: int) -> None:
+    """The tutor's row lock, as holds take it: a hold never decides on half a sync."""
+    Tutor.objects.select_for_update().filter(pk=tutor_id).values_list("pk").get()
 
 
 def _secret(source: CalendarSource) -> dict[str, Any]:
@@ -224,6 +243,12 @@ def source_sync(*, source_id: int, now: datetime, force: bool = False) -> SyncRe
         return _failed(
             source, "the saved address or password can no longer be read: enter it again", now=now
         )
+    except Exception:
+        # A bug of ours or a library's: the tutor sees that the sync failed and the
+        # source backs off like any failing one (rather than staying claimed and being
+        # retried every few minutes), and the error still goes to the logs and Sentry.
+        _failed(source, "an unexpected error on our side: we are looking into it", now=now)
+        raise
     return _succeeded(source, intervals, fetched, window=window, now=now)
 
 
@@ -239,7 +264,11 @@ def _read(
 ) -> tuple[list[parse.Interval] | None, _Fetched]:
     """The source's busy times in `window`, or None when it has not changed."""
     secret = crypto.decrypt(source.secret)
-    covers = source.expanded_until is not None and source.expanded_until >= window[1] - EXPAND_AHEAD
+    covers = (
+        source.expanded_until is not None
+        and source.expanded_until >= window[1] - EXPAND_AHEAD
+        and source.read_in_zone == tutor.timezone
+    )
     if source.kind == SourceKind.CALDAV:
         bodies = fetch.caldav_events(
             secret["url"],
@@ -279,17 +308,21 @@ _OUR_UID = re.compile(r"booking-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 
 
 def _our_uids(tutor: Tutor, *, since: datetime) -> Any:
-    """A test for the UIDs of the tutor's own sessions (bookings.ics.booking_uid), which
-    reach their calendar through our invites and feed: those events must not hide the
-    slots they were booked in. Matched by booking id, whatever host name the UID has."""
-    ids = {
-        str(pk)
-        for pk in Booking.objects.filter(tutor=tutor, slot__end__gt=since).values_list(
-            "pk", flat=True
-        )
-    }
+    """A test for the UIDs of the tutor's own sessions (Booking.calendar_uid, stored),
+    which reach their calendar through our invites and feed: those events must not hide
+    the slots they were booked in. UIDs of the old form (booking-<id>@host, from before
+    bookings migration 0013) also match by booking id, whatever host name they have."""
+    rows = Booking.objects.filter(tutor=tutor, slot__end__gt=since).values_list(
+        "pk", "calendar_uid"
+    )
+    ids, uids = set(), set()
+    for pk, calendar_uid in rows:
+        ids.add(str(pk))
+        uids.add(calendar_uid)
 
     def ours(uid: str) -> bool:
+        if uid.strip() in uids:
+            return True
         found = _OUR_UID.fullmatch(uid.strip())
         return found is not None and found.group(1) in ids
 
@@ -306,8 +339,9 @@ def _succeeded(
 ) -> SyncResult:
     changed = False
     with transaction.atomic():
-        # The tutor's lock, as holds take it: a hold never decides on half a sync.
-        Tutor.objects.select_for_update().filter(pk=source.tutor_id).values_list("pk").get()
+        _lock_tutor(source.tutor_id)
+        if (stale := _changed_meanwhile(source, now=now)) is not None:
+            return stale
         fields: dict[str, Any] = {
             "claimed_until": None,
             "last_success_at": now,
@@ -323,6 +357,7 @@ def _succeeded(
         }
         if intervals is not None:
             fields["expanded_until"] = window[1]
+            fields["read_in_zone"] = source.tutor.timezone
             stored = list(
                 BusyInterval.objects.filter(source=source.pk)
                 .order_by("start", "end")
@@ -348,9 +383,27 @@ def _succeeded(
     return SyncResult("changed" if changed else "unchanged", busy=busy)
 
 
+def _changed_meanwhile(source: CalendarSource, *, now: datetime) -> SyncResult | None:
+    """While the sync fetched, was the source removed, or given a new address or new
+    credentials? Then what was fetched is not the source's any more: nothing is stored
+    (the busy times of a removed source would stay with nothing to remove them by), and
+    a source with a new address is due again at once. Call with the tutor's lock held,
+    as source_delete and source_update's writes follow it."""
+    current = CalendarSource.objects.filter(pk=source.pk).values_list("secret", flat=True).first()
+    if current is None:
+        return SyncResult("skipped")
+    if current != source.secret:
+        CalendarSource.objects.filter(pk=source.pk).update(claimed_until=None, next_sync_at=now)
+        return SyncResult("skipped")
+    return None
+
+
 def _failed(source: CalendarSource, error: str, *, now: datetime) -> SyncResult:
     error = one_line(error, limit=255)
     with transaction.atomic():
+        _lock_tutor(source.tutor_id)
+        if (stale := _changed_meanwhile(source, now=now)) is not None:
+            return stale
         row = CalendarSource.objects.select_for_update().get(pk=source.pk)
         row.failures += 1
         row.failing_since = row.failing_since or now

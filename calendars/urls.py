@@ -14,6 +14,7 @@ router.register("calendars", api.CalendarSourceViewSet, basename="tutor-calendar
 
 urlpatterns = [
     path("tutor/calendars/", views.calendars, name="tutor-calendars"),
+    path("tutor/calendars/<int:pk>/", views.edit, name="tutor-calendar-edit"),
     path("tutor/calendars/<int:pk>/sync/", views.sync, name="tutor-calendar-sync"),
     path("tutor/calendars/<int:pk>/pause/", views.pause, name="tutor-calendar-pause"),
     path("tutor/calendars/<int:pk>/delete/", views.delete, name="tutor-calendar-delete"),

@@ -1,5 +1,5 @@
 """The tutor's calendars page: their sources, how each sync goes, sessions a busy time
-now covers, and the forms that add, sync, pause and remove sources. Thin: each view
+now covers, and the forms that add, fix, sync, pause and remove sources. Thin: each view
 parses a form, calls a service or a selector, and renders or redirects."""
 
 from django.contrib import messages
@@ -13,7 +13,7 @@ from bookings.models import Tutor
 from bookings.web.views import tutor_required
 
 from . import selectors, services
-from .forms import SourceForm
+from .forms import SourceEditForm, SourceForm
 from .models import CalendarSource
 
 
@@ -47,6 +47,35 @@ def calendars(request: HttpRequest, tutor: Tutor) -> HttpResponse:
             "conflicts": selectors.tutor_conflicts(tutor=tutor, now=now),
             "form": form,
         },
+        status=400 if form.errors else 200,
+    )
+
+
+@tutor_required
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpResponse:
+    source = _source(tutor, pk)
+    form = SourceEditForm(request.POST or None, initial={"name": source.name})
+    if request.method == "POST" and form.is_valid():
+        username, password = form.credentials()
+        try:
+            services.source_update(
+                source=source,
+                now=timezone.now(),
+                name=form.cleaned_data["name"],
+                url=form.cleaned_data["url"] or None,
+                username=username,
+                password=password,
+            )
+        except ApplicationError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, f"“{form.cleaned_data['name']}” saved.")
+            return redirect("calendars:tutor-calendars")
+    return render(
+        request,
+        "calendars/tutor_calendar_edit.html",
+        {"tutor": tutor, "source": source, "form": form},
         status=400 if form.errors else 200,
     )
 

@@ -128,8 +128,10 @@ def _pg_backward() -> list[str]:
     return statements
 
 
-def _sqlite_forward() -> list[str]:
-    differs = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in TUTOR_COLUMNS)
+def _sqlite_forward(tutor_columns: list[str] = TUTOR_COLUMNS) -> list[str]:
+    """`tutor_columns`: bookings_tutor's columns at the time (0012 drops and adds some
+    and builds these triggers again)."""
+    differs = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in tutor_columns)
     statements = [
         # AFTER, and an UPDATE of the row: SQLite triggers cannot assign NEW. The inner
         # UPDATE does not fire this trigger again (recursive_triggers is off), and would

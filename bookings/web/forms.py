@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from bookings import validation
 from bookings.models import Mode, Offering, Tutor, is_timezone
 from bookings.money import ZERO_DECIMAL
+from bookings.selectors import SESSION_LISTS
+from bookings.services import ASK_MESSAGE_MAX_LENGTH
 
 from .presenters import WEEKDAYS, money
 
@@ -159,10 +161,74 @@ class RescheduleForm(Form):
 
 class TutorCancelForm(Form):
     reason = TextField(
-        label="Reason (optional, for your records)",
+        label="Reason (optional; the student's cancellation email quotes it)",
         max_length=validation.REASON_MAX_LENGTH,
         required=False,
     )
+
+
+class AskToMoveForm(Form):
+    """The tutor asks the student to pick another time themselves."""
+
+    message = TextField(
+        multiline=True,
+        label="Message to the student (optional)",
+        help_text="For example why the time no longer works for you.",
+        max_length=ASK_MESSAGE_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class TutorRescheduleForm(Form):
+    """The open slot the tutor moves a session to (the page lists them as radios)."""
+
+    slot = forms.TypedChoiceField(
+        label="New time",
+        coerce=int,
+        error_messages={
+            "required": "Pick the new time.",
+            "invalid_choice": "That time is no longer open: pick another one.",
+        },
+    )
+
+    def __init__(self, *args: Any, slot_ids: list[int], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(forms.TypedChoiceField, self.fields["slot"]).choices = [
+            (str(pk), str(pk)) for pk in slot_ids
+        ]
+
+
+class BlockCancelForm(Form):
+    """Which of the sessions inside a blocked period to cancel, and why."""
+
+    bookings = forms.MultipleChoiceField(
+        label="Sessions to cancel",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one session to cancel."},
+    )
+    reason = TutorCancelForm.base_fields["reason"]
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(forms.MultipleChoiceField, self.fields["bookings"]).choices = choices
+
+
+class SessionSearchForm(Form):
+    """The dashboard's search by student, within one of its lists."""
+
+    q = TextField(
+        label="Student name or email",
+        max_length=validation.EMAIL_MAX_LENGTH,
+        required=False,
+        widget=forms.SearchInput(attrs={"autocomplete": "off"}),
+    )
+    show = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_show(self) -> str:
+        """Which list: an unknown name (an edited link) shows the upcoming sessions."""
+        value: str = self.cleaned_data.get("show") or ""
+        return value if value in SESSION_LISTS else "upcoming"
 
 
 class OfferingsField(forms.ModelMultipleChoiceField):
@@ -216,6 +282,9 @@ class TutorOfferingsForm(Form):
 
 
 class RuleForm(TutorOfferingsForm):
+    # Each form on the availability page has its own prefix: their fields share names
+    # (start_time, offerings), and element ids must be unique on a page.
+    prefix = "rule"
     weekdays = forms.TypedMultipleChoiceField(
         label="Days",
         choices=WEEKDAYS,
@@ -244,6 +313,7 @@ class RuleForm(TutorOfferingsForm):
 
 
 class BlockForm(Form):
+    prefix = "block"
     first_day = date_field("First day off", days_ahead=validation.PLAN_DAYS_AHEAD)
     last_day = date_field("Last day off", days_ahead=validation.PLAN_DAYS_AHEAD)
     reason = TextField(
@@ -259,6 +329,7 @@ class BlockForm(Form):
 
 
 class OneOffSlotForm(TutorOfferingsForm):
+    prefix = "slot"
     day = date_field("Date", days_ahead=validation.PLAN_DAYS_AHEAD)
     start_time = time_field("Starts at")
     offerings = offerings_field("Sessions offered")

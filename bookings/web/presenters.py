@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from bookings import selectors
-from bookings.availability import RuleShape, local_to_utc
+from bookings.availability import Closed, RuleShape, local_to_utc
 from bookings.availability import rule_preview as rule_preview_slots
 from bookings.ics import map_link
 from bookings.models import (
@@ -212,11 +213,22 @@ class OfferingRow:
     price: str
     place: dict[str, str] | None
     map_url: str | None
+    # False when no open slot sells it: advertised, it could not be booked.
+    bookable: bool = True
 
 
-def offering_rows(offerings: Iterable[Offering]) -> list[OfferingRow]:
-    """Remote first, then in person; shorter sessions first within a mode."""
+def offering_rows(
+    offerings: Iterable[Offering], *, open_slots: Sequence[SlotRow] | None = None
+) -> list[OfferingRow]:
+    """Remote first, then in person; shorter sessions first within a mode.
+
+    Given the page's `open_slots`, an offering none of them sells (its mode at its
+    length) is marked not bookable.
+    """
     ordered = sorted(offerings, key=lambda o: (o.mode != Mode.REMOTE, o.duration_minutes))
+    sold = None
+    if open_slots is not None:
+        sold = {(m.mode, r.minutes) for r in open_slots for m in r.modes}
     return [
         OfferingRow(
             mode=o.mode,
@@ -226,6 +238,7 @@ def offering_rows(offerings: Iterable[Offering]) -> list[OfferingRow]:
             price=money(o.price_amount, o.currency),
             place=o.place,
             map_url=map_link(o.place_address) if o.place else None,
+            bookable=sold is None or (o.mode, o.duration_minutes) in sold,
         )
         for o in ordered
     ]
@@ -281,15 +294,6 @@ def booking_page(booking: Booking, *, now: datetime) -> BookingPage:
 # --- the tutor's side -------------------------------------------------------------------------
 
 
-def tutor_upcoming(*, tutor: Tutor, now: datetime) -> list[Day]:
-    """Held and confirmed sessions from the start of today (tutor's zone), by day."""
-    today = datetime.combine(now.astimezone(tutor.zone).date(), time(), tutor.zone)
-    bookings = selectors.tutor_bookings(
-        tutor=tutor, statuses=list(ACTIVE_STATUSES), start_from=today.astimezone(UTC)
-    )
-    return by_day(bookings, tutor.zone)
-
-
 def tutor_awaiting_outcome(*, tutor: Tutor, now: datetime) -> QuerySet[Booking]:
     """Confirmed sessions that have started and still need completed / no-show."""
     return selectors.tutor_bookings(
@@ -304,6 +308,7 @@ def tutor_awaiting_outcome(*, tutor: Tutor, now: datetime) -> QuerySet[Booking]:
 class TutorSlotRow:
     slot: Slot
     booking: Booking | None
+    state: selectors.SlotState | None = None
 
     @property
     def start(self) -> datetime:
@@ -313,14 +318,52 @@ class TutorSlotRow:
     def modes(self) -> list[str]:
         return [mode_label(m) for m in self.slot.offerings()]
 
+    @property
+    def hidden(self) -> str:
+        """Why students cannot book this unbooked slot right now, in the tutor's words
+        ("" when they can)."""
+        if self.booking is not None or self.state is None:
+            return ""
+        decision = self.state.decision
+        if isinstance(decision, Closed) and decision.reason != "booked":
+            return HIDDEN_BECAUSE.get(decision.reason, decision.message)
+        return ""
+
+    @property
+    def in_person_hidden(self) -> str:
+        """Why an open slot is offered as remote only just now ("" otherwise)."""
+        if self.booking is not None or self.state is None or self.hidden:
+            return ""
+        closed = self.state.in_person_closed
+        return IN_PERSON_HIDDEN_BECAUSE.get(closed.reason, closed.message) if closed else ""
+
+
+# availability.CLOSED's reasons as the tutor reads them on their slot list.
+HIDDEN_BECAUSE = {
+    "past": "Started: no longer bookable",
+    "too_soon": "Too soon to book: inside your minimum notice",
+    "travel_buffer": "Hidden from students: your travel buffer around an in-person session",
+    "tutor_busy": "Hidden from students: you are busy then in one of your calendars",
+    "not_offered": "Hidden from students: its session types are no longer offered",
+    "withdrawn": "Withdrawn",
+}
+IN_PERSON_HIDDEN_BECAUSE = {
+    "travel_buffer": "In person hidden: your travel buffer around another session",
+    "tutor_busy": "In person hidden: you are busy close to it in one of your calendars",
+}
+
 
 def tutor_slots(*, tutor: Tutor, now: datetime, days: int = PICKER_DAYS) -> list[Day]:
-    """The tutor's active slots (open or booked) for the next `days`, by day."""
+    """The tutor's active slots (open or booked) for the next `days`, by day, each with
+    what a student is told about it now (availability.decide: notice, travel buffer,
+    busy calendars), so the tutor sees the same page students do, and why it differs."""
     slots = list(
         selectors.tutor_slot_rows(tutor=tutor, end_after=now, start_to=now + timedelta(days=days))
     )
     bookings = selectors.active_bookings_of(slots)
-    return by_day([TutorSlotRow(s, bookings.get(s.pk)) for s in slots], tutor.zone)
+    states = selectors.tutor_slot_states(tutor=tutor, slots=slots, now=now)
+    rows = [TutorSlotRow(s, bookings.get(s.pk), states.get(s.pk)) for s in slots]
+    return by_day(rows, tutor.zone)
 
 
 def local_day_start(day: date, zone: zoneinfo.ZoneInfo) -> datetime:
@@ -380,3 +423,157 @@ def rule_preview(
     ]
     created = sum(1 for r in rows if not r.note)
     return RulePreview(by_day(rows, tutor.zone), weeks, created, len(rows) - created)
+
+
+def clock(at: time) -> str:
+    """6:00 PM"""
+    return at.strftime("%I:%M %p").lstrip("0")
+
+
+def rule_label(weekdays: Iterable[int], start_time: time, end_time: time) -> str:
+    names = dict(WEEKDAYS)
+    days = ", ".join(names[d] for d in sorted(weekdays) if d in names)
+    return f"{days} {clock(start_time)}–{clock(end_time)}"
+
+
+def _windows_meet(a: Any, b: Any) -> bool:
+    """Two weekly rules (or rule shapes) want some of the same wall-clock time."""
+    if not set(a.weekdays) & set(b.weekdays):
+        return False
+    if not (a.start_time < b.end_time and b.start_time < a.end_time):
+        return False
+    if a.valid_until and b.valid_from and a.valid_until < b.valid_from:
+        return False
+    return not (b.valid_until and a.valid_from and b.valid_until < a.valid_from)
+
+
+def rule_warnings(
+    *, tutor: Tutor, now: datetime, rule: Any, duration: timedelta, weeks: int = 8
+) -> list[str]:
+    """What a tutor should hear about a weekly rule they save (or preview): other rules
+    it overlaps, time its window leaves unused, and the slots it cannot have over the
+    next `weeks` (the materialiser's rules, as the preview shows them)."""
+    if not rule.is_active:
+        return ["This rule is paused: it gives no slots until you make it active again."]
+    warnings = []
+    others = [
+        r
+        for r in selectors.tutor_rules(tutor=tutor)
+        if r.is_active and r.pk != rule.pk and _windows_meet(rule, r)
+    ]
+    for other in others:
+        older = rule.pk is not None and rule.pk < other.pk
+        label = rule_label(other.weekdays, other.start_time, other.end_time)
+        winner = "this rule's" if older else "that rule's"
+        warnings.append(
+            f"It overlaps your weekly rule {label}: where both want the same time, "
+            f"the older rule wins, so {winner} slots are used there."
+        )
+    minutes = duration.total_seconds() // 60
+    window = (
+        datetime.combine(date.min, rule.end_time) - datetime.combine(date.min, rule.start_time)
+    ).total_seconds() // 60
+    fits, rest = divmod(int(window), int(minutes))
+    span = f"{clock(rule.start_time)}–{clock(rule.end_time)}"
+    if not fits:
+        warnings.append(
+            f"The window {span} is shorter than one {int(minutes)}-minute session: "
+            "this rule gives no slots."
+        )
+        return warnings
+    if rest:
+        warnings.append(
+            f"The window {span} fits {fits} session{'s' if fits != 1 else ''} of "
+            f"{int(minutes)} minutes: its last {rest} minutes stay free."
+        )
+    preview = rule_preview(
+        tutor=tutor,
+        now=now,
+        weekdays=list(rule.weekdays),
+        start_time=rule.start_time,
+        end_time=rule.end_time,
+        duration=duration,
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
+        rule_id=rule.pk,
+        weeks=weeks,
+    )
+    notes = [s.note for d in preview.days for s in d.slots if s.note]
+    blocked = notes.count("blocked")
+    overlapping = len(notes) - blocked
+    if overlapping:
+        warnings.append(
+            f"{overlapping} of its slots in the next {weeks} weeks overlap other slots "
+            "(an older rule's, a one-off or a booked one) and are left out."
+        )
+    if blocked:
+        warnings.append(
+            f"{blocked} of its slots in the next {weeks} weeks fall on your days off "
+            "and are left out."
+        )
+    return warnings
+
+
+@dataclass(frozen=True)
+class EarningsRow:
+    month: date
+    currency: str
+    paid: str
+    refunded: str
+    net: str
+
+
+def earnings(*, tutor: Tutor, now: datetime, months: int = 12) -> list[EarningsRow]:
+    """The last `months` calendar months (in the tutor's zone), newest first."""
+    today = now.astimezone(tutor.zone).date()
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    since = local_day_start(first, tutor.zone)
+    return [
+        EarningsRow(
+            month=row.month,
+            currency=row.currency.upper(),
+            paid=money(row.paid, row.currency),
+            refunded=money(row.refunded, row.currency),
+            net=money(row.net, row.currency),
+        )
+        for row in selectors.tutor_earnings(tutor=tutor, since=since)
+    ]
+
+
+def blocks_with_bookings(
+    *, tutor: Tutor, blocks: Sequence[Any], now: datetime
+) -> list[tuple[Any, int]]:
+    """Each blocked period with how many upcoming held or confirmed sessions it covers
+    (a block leaves them standing). One query."""
+    if not blocks:
+        return []
+    upcoming = list(
+        selectors.tutor_bookings(tutor=tutor, statuses=list(ACTIVE_STATUSES), start_from=now)
+    )
+    return [
+        (b, sum(1 for x in upcoming if x.slot.start < b.end and x.slot.end > b.start))
+        for b in blocks
+    ]
+
+
+def session_label(booking: Booking, zone: zoneinfo.ZoneInfo) -> str:
+    """One line about a session for a checkbox: "Thu, Dec 10, 6:00 PM–7:00 PM · Sam · Remote"."""
+    start, end = booking.slot.start.astimezone(zone), booking.slot.end.astimezone(zone)
+    when = f"{start:%a, %b} {start.day}, {clock(start.time())}–{clock(end.time())}"
+    label = f"{when} · {booking.student_name} · {mode_label(booking.mode)}"
+    if booking.status == BookingStatus.PENDING_PAYMENT:
+        label += " · awaiting payment"
+    return label
+
+
+def getting_started(*, tutor: Tutor, now: datetime) -> list[tuple[str, str]]:
+    """What a new tutor still has to do before students can book them: (step, where)."""
+    steps = []
+    if not selectors.tutor_offerings(tutor=tutor, active_only=True).exists():
+        steps.append(("Add a session type and its price", reverse("web:tutor-offerings")))
+    if not selectors.tutor_slot_rows(tutor=tutor, start_from=now).exists():
+        where = reverse("web:tutor-availability") + "#add-rule"
+        steps.append(("Add the weekly times you teach (or one-off slots)", where))
+    return steps

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from . import tutor_views, views
 
 app_name = "web"
 
@@ -15,10 +15,12 @@ urlpatterns = [
     path("bookings/<str:token>/reschedule/", views.reschedule, name="reschedule"),
     path("tutor/", views.dashboard, name="tutor-dashboard"),
     path("tutor/bookings/<uuid:pk>/", views.tutor_booking, name="tutor-booking"),
+    path("tutor/bookings/<uuid:pk>/move/", tutor_views.booking_move, name="tutor-booking-move"),
     path("tutor/availability/", views.availability, name="tutor-availability"),
     path("tutor/availability/rules/<int:pk>/", views.rule_edit, name="tutor-rule"),
     path("tutor/availability/rules/<int:pk>/delete/", views.rule_delete, name="tutor-rule-delete"),
     path("tutor/availability/blocks/", views.block_add, name="tutor-block-add"),
+    path("tutor/availability/blocks/<int:pk>/", tutor_views.block_review, name="tutor-block"),
     path(
         "tutor/availability/blocks/<int:pk>/delete/",
         views.block_delete,

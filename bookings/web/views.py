@@ -9,7 +9,7 @@ and renders; presenters.py shapes results for the templates.
 import re
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -49,17 +50,19 @@ from bookings.models import (
     Tutor,
 )
 from bookings.payment_port import payment_port
-from bookings.policy import policy_refund
+from bookings.policy import policy_refund, reschedulable
 from bookings.presenters import booking_facts, student_links
 
 from . import presenters
 from .forms import (
+    AskToMoveForm,
     BlockForm,
     BookingForm,
     OfferingForm,
     OneOffSlotForm,
     RescheduleForm,
     RuleForm,
+    SessionSearchForm,
     TutorCancelForm,
     TutorSettingsForm,
 )
@@ -129,7 +132,7 @@ def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
         "bookings/tutor.html",
         {
             "tutor": tutor,
-            "offerings": presenters.offering_rows(tutor.offerings.all()),
+            "offerings": presenters.offering_rows(tutor.offerings.all(), open_slots=rows),
             "zone": zone,
             "zones": presenters.zone_choices(zone, tutor.timezone),
             "mode": mode,
@@ -422,19 +425,40 @@ def tutor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+# Sessions per page of the dashboard's lists.
+SESSIONS_PER_PAGE = 25
+
+
 @tutor_required
 @require_GET
 def dashboard(request: HttpRequest, tutor: Tutor) -> HttpResponse:
+    """The tutor's sessions: upcoming (by day), past or cancelled, searched by student
+    and a page at a time; what needs an outcome; the money of the last months."""
     now = timezone.now()
+    search = SessionSearchForm(request.GET)
+    show, query = "upcoming", ""
+    if search.is_valid():
+        show, query = search.cleaned_data["show"], search.cleaned_data["q"]
+    elif search.data.get("show") in selectors.SESSION_LISTS:
+        show = search.data["show"]
+    rows = selectors.tutor_sessions(tutor=tutor, show=show, now=now, query=query)
+    page = Paginator(rows, SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "tutor/dashboard.html",
         {
             "tutor": tutor,
             "zone": tutor.timezone,
-            "days": presenters.tutor_upcoming(tutor=tutor, now=now),
+            "show": show,
+            "query": query,
+            "search": search,
+            "page": page,
+            "days": presenters.by_day(page.object_list, tutor.zone) if show == "upcoming" else [],
+            "earnings": presenters.earnings(tutor=tutor, now=now),
+            "getting_started": presenters.getting_started(tutor=tutor, now=now),
             "awaiting": presenters.tutor_awaiting_outcome(tutor=tutor, now=now),
             "holds": selectors.tutor_hold_counts(tutor=tutor, now=now),
+            "busy_conflicts": selectors.tutor_busy_conflicts(tutor=tutor, now=now),
             "max_client_holds": settings.BOOKING_MAX_HOLDS_PER_CLIENT,
             "now": now,
         },
@@ -449,28 +473,19 @@ def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
     except NotFound:
         raise Http404 from None
     now = timezone.now()
-    form = TutorCancelForm(request.POST or None)
-    if request.method == "POST":
-        action = request.POST.get("action")
+    action = request.POST.get("action") if request.method == "POST" else None
+    form = TutorCancelForm(request.POST if action == "cancel" else None)
+    ask_form = AskToMoveForm(request.POST if action == "ask" else None)
+    confirm_no_show = False
+    if action is not None:
         try:
-            if action == "cancel" and form.is_valid():
-                result = services.booking_cancel(
-                    booking_id=booking.pk,
-                    actor=Actor.TUTOR,
-                    now=now,
-                    reason=form.cleaned_data["reason"],
-                )
-                refund = presenters.money(result.refund_amount, booking.currency)
-                messages.success(request, f"Cancelled; {refund} refunded to the student.")
-            elif action in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
-                services.booking_mark_outcome(booking_id=booking.pk, status=action, now=now)
-                label = BookingStatus(action).label.lower()
-                messages.success(request, f"Marked as {label}.")
-            else:
-                messages.error(request, "Unknown action.")
+            done = _tutor_booking_action(request, booking, action, form, ask_form, now=now)
         except ApplicationError as exc:
             messages.error(request, exc.message)
-        return redirect("web:tutor-booking", pk=booking.pk)
+            done = True
+        if done:
+            return redirect("web:tutor-booking", pk=booking.pk)
+        confirm_no_show = action == BookingStatus.NO_SHOW
     due = policy_refund(booking, actor=Actor.TUTOR, now=now)
     return render(
         request,
@@ -483,11 +498,63 @@ def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
             "refund": presenters.money(due, booking.currency),
             "refunded": presenters.money(booking.refund_amount, booking.currency),
             "started": booking.slot.start <= now,
+            "ended": booking.slot.end <= now,
+            "can_ask": reschedulable(booking, now=now),
+            "confirm_no_show": confirm_no_show,
             "events": booking.events.all(),
             "form": form,
+            "ask_form": ask_form,
             "place": booking_facts(booking, now=now, for_tutor=True).place,
         },
     )
+
+
+def _tutor_booking_action(
+    request: HttpRequest,
+    booking: Booking,
+    action: str,
+    form: TutorCancelForm,
+    ask_form: AskToMoveForm,
+    *,
+    now: datetime,
+) -> bool:
+    """Do what the booking page's button asks. True when done (the page redirects);
+    False to show the page again (a form's errors, or the no-show's confirmation)."""
+    if action == "cancel":
+        if not form.is_valid():
+            return False
+        result = services.booking_cancel(
+            booking_id=booking.pk, actor=Actor.TUTOR, now=now, reason=form.cleaned_data["reason"]
+        )
+        if booking.status == BookingStatus.PENDING_PAYMENT:
+            messages.success(request, "Hold released: the slot is open again.")
+        else:
+            refund = presenters.money(result.refund_amount, booking.currency)
+            messages.success(request, f"Cancelled; {refund} refunded to the student.")
+    elif action == "ask":
+        if not ask_form.is_valid():
+            return False
+        message = ask_form.cleaned_data["message"]
+        asked = services.booking_ask_to_reschedule(booking_id=booking.pk, now=now, message=message)
+        if asked:
+            text = f"Asked {booking.student_name} by email to pick another time."
+        else:
+            text = f"You already asked {booking.student_name} to pick another time."
+        messages.success(request, text)
+    elif action == BookingStatus.COMPLETED:
+        services.booking_mark_outcome(booking_id=booking.pk, status=action, now=now)
+        messages.success(request, "Marked as completed.")
+    elif action == BookingStatus.NO_SHOW:
+        if request.POST.get("confirm") != "yes":
+            return False  # the page asks "are you sure?" first
+        services.booking_mark_outcome(booking_id=booking.pk, status=action, now=now)
+        messages.success(request, "Marked as a no-show.")
+    elif action == "undo":
+        services.booking_outcome_undo(booking_id=booking.pk, now=now)
+        messages.success(request, "Outcome taken back: the session is confirmed again.")
+    else:
+        messages.error(request, "Unknown action.")
+    return True
 
 
 def _availability(
@@ -508,7 +575,10 @@ def _availability(
             key=lambda r: (min(r.weekdays, default=8), r.start_time, r.pk),
         )
     ]
-    one_offs = selectors.tutor_slot_rows(tutor=tutor, source=SlotSource.ONE_OFF, end_after=now)
+    one_offs = list(
+        selectors.tutor_slot_rows(tutor=tutor, source=SlotSource.ONE_OFF, end_after=now)
+    )
+    booked = selectors.active_bookings_of(one_offs)
     return render(
         request,
         "tutor/availability.html",
@@ -516,8 +586,10 @@ def _availability(
             "tutor": tutor,
             "zone": tutor.timezone,
             "rules": rules,
-            "blocks": selectors.tutor_blocks(tutor=tutor, now=now),
-            "one_offs": one_offs,
+            "blocks": presenters.blocks_with_bookings(
+                tutor=tutor, blocks=list(selectors.tutor_blocks(tutor=tutor, now=now)), now=now
+            ),
+            "one_offs": [(s, booked.get(s.pk)) for s in one_offs],
             "rule_form": rule_form or RuleForm(tutor=tutor, initial={"is_active": True}),
             "block_form": block_form or BlockForm(),
             "slot_form": slot_form or OneOffSlotForm(tutor=tutor),
@@ -573,6 +645,9 @@ def _rule_submit(
         request,
         f"Rule saved. It gives you {count} slot{'s' if count != 1 else ''} over the coming weeks.",
     )
+    duration = form.cleaned_data["offerings"][0].duration
+    for warning in presenters.rule_warnings(tutor=tutor, now=now, rule=saved, duration=duration):
+        messages.warning(request, warning)
     return redirect("web:tutor-slots")
 
 
@@ -634,18 +709,26 @@ def block_add(request: HttpRequest, tutor: Tutor) -> HttpResponse:
         return _availability(request, tutor, block_form=form)
     data = form.cleaned_data
     zone = tutor.zone
+    now = timezone.now()
     try:
-        services.block_create(
+        block = services.block_create(
             tutor=tutor,
             start=presenters.local_day_start(data["first_day"], zone),
             end=presenters.local_day_start(data["last_day"] + timedelta(days=1), zone),
             reason=data["reason"],
-            now=timezone.now(),
+            now=now,
         )
     except ApplicationError as exc:
         form.add_error(None, exc.message)
         return _availability(request, tutor, block_form=form)
     messages.success(request, "Dates blocked. Open slots on those days are withdrawn.")
+    covered = selectors.block_bookings(tutor=tutor, block=block, now=now).count()
+    if covered:
+        sessions = "1 booked session falls" if covered == 1 else f"{covered} booked sessions fall"
+        messages.warning(
+            request, f"{sessions} on these days and still stands: keep it or cancel it below."
+        )
+        return redirect("web:tutor-block", pk=block.pk)
     return redirect("web:tutor-availability")
 
 
@@ -721,8 +804,9 @@ def offerings(request: HttpRequest, tutor: Tutor) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and _offering_saved(form, tutor):
         messages.success(request, "Session type added. Use it in a weekly rule to open slots.")
         return redirect("web:tutor-offerings")
+    selling = selectors.tutor_offerings_with_slots(tutor=tutor, now=timezone.now())
     rows = [
-        (o, presenters.money(o.price_amount, o.currency))
+        (o, presenters.money(o.price_amount, o.currency), o.pk in selling)
         for o in selectors.tutor_offerings(tutor=tutor)
     ]
     return render(

@@ -3,7 +3,9 @@
 local.py, test.py and production.py import this module and change only what differs.
 """
 
+import re
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 import environ
@@ -198,6 +200,16 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tutoring <bookings@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# The right-hand side of new calendar UIDs and Message-IDs ("<random>@<this>"), a plain
+# domain name. Each booking stores its UID and each email its Message-ID, so changing
+# this (or PUBLIC_BASE_URL) later never breaks an invite already sent: it only names
+# who made the new ones. Default: the domain of DEFAULT_FROM_EMAIL.
+_from_domain = parseaddr(DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="") or _from_domain or "localhost"
+if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", CALENDAR_UID_DOMAIN):
+    if env.str("CALENDAR_UID_DOMAIN", default=""):
+        raise ImproperlyConfigured("CALENDAR_UID_DOMAIN must be a domain name, e.g. example.com.")
+    CALENDAR_UID_DOMAIN = "localhost"  # DEFAULT_FROM_EMAIL's domain is an address literal
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")  # plain | json
 LOGGING = {

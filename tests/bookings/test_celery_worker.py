@@ -139,7 +139,7 @@ def test_a_confirmed_payment_makes_the_worker_send_the_invite(worker: Worker, tu
     body: Any = calendar.get_payload(decode=True)
     event = icalendar.Calendar.from_ical(body).walk("VEVENT")[0]
     assert event.decoded("DTSTART") == slot.start
-    assert event["UID"] == f"booking-{booking.pk}@testserver"
+    assert event["UID"] == booking.calendar_uid
     # The id of the request that queued the work is on the worker's log lines.
     sent_lines = [
         line for line in stop(worker).splitlines() if "confirmed to student) sent" in line

@@ -153,7 +153,7 @@ def test_the_invite_is_an_icalendar_event_matching_the_booking(api, confirmed):
     cal = icalendar.Calendar.from_ical(response.content)
     assert cal["METHOD"] == "REQUEST"
     (event,) = cal.walk("VEVENT")
-    assert event["UID"] == f"booking-{confirmed.pk}@testserver"
+    assert event["UID"] == confirmed.calendar_uid
     assert event.decoded("DTSTART") == confirmed.slot.start
     assert event.decoded("DTEND") == confirmed.slot.end
     assert event.decoded("SEQUENCE") == 0
@@ -171,4 +171,4 @@ def test_a_cancelled_bookings_invite_is_a_cancel_with_a_higher_sequence(api, con
     (event,) = cal.walk("VEVENT")
     assert event["STATUS"] == "CANCELLED"
     assert event.decoded("SEQUENCE") == 1
-    assert event["UID"] == f"booking-{confirmed.pk}@testserver"
+    assert event["UID"] == confirmed.calendar_uid

@@ -85,10 +85,12 @@ def test_confirmation_mails_the_student_an_invite_and_the_tutor_the_note(slot, n
     assert student.subject.startswith("Confirmed: Python (video) with Ada Park")
     assert booking.manage_url in student.body
     assert "https://meet.example.com/room" in student.body
-    assert "16:00 CET (Europe/Berlin)" in student.body  # the student's zone
-    assert "10:00 EST (America/New_York)" in student.body  # and the tutor's
+    # Every time names its zone: the student's first, then the tutor's.
+    assert "When:    Friday 4 December 2026, 16:00–17:00 Berlin time" in student.body
+    assert "Fri 4 Dec, 10:00 New York time for Ada Park" in student.body
     assert "Decorators, please" in tutor.body
-    assert "10:00 EST (America/New_York)" in tutor.body
+    assert "When:    Friday 4 December 2026, 10:00–11:00 New York time" in tutor.body
+    assert "Fri 4 Dec, 16:00 Berlin time for Sam Student" in tutor.body
     assert booking.manage_url not in tutor.body
     html = student.alternatives[0]
     assert html.mimetype == "text/html" and booking.manage_url in html.content
@@ -121,18 +123,18 @@ def test_the_invite_reads_the_same_in_two_independent_parsers(slot, now):
     (event,) = cal.walk("VEVENT")
     assert event.decoded("DTSTART") == booking.slot.start
     assert event.decoded("DTEND") == booking.slot.end
-    assert event["UID"] == f"booking-{booking.pk}@testserver"
+    assert event["UID"] == booking.calendar_uid
     assert event.decoded("SEQUENCE") == 0
     assert str(event["ORGANIZER"]) == "mailto:ada@example.com"
     assert str(event["ATTENDEE"]) == "mailto:sam@example.com"
-    assert event["ATTENDEE"].params["RSVP"] == "TRUE"
+    assert event["ATTENDEE"].params["RSVP"] == "FALSE"
     assert event.walk("VALARM")
 
     parsed = vobject.readOne(body.decode())
     assert parsed.method.value == "REQUEST"
     assert parsed.vevent.dtstart.value == booking.slot.start
     assert parsed.vevent.dtend.value == booking.slot.end
-    assert parsed.vevent.uid.value == f"booking-{booking.pk}@testserver"
+    assert parsed.vevent.uid.value == booking.calendar_uid
     assert parsed.vevent.sequence.value == "0"
     assert parsed.vevent.location.value == "https://meet.example.com/room"
 
@@ -250,7 +252,7 @@ def test_the_sweep_sends_nothing_early_and_each_reminder_once(slot, now):
     notifications.sweep(now=day_before)
     notifications.sweep(now=day_before + timedelta(minutes=1))
     (message,) = mail.outbox
-    assert message.subject == "Reminder: Python (video) with Ada Park in 1 day"
+    assert message.subject == "Reminder: Python (video) with Ada Park in 24 hours"
     assert booking.manage_url in message.body
     notifications.sweep(now=slot.start - timedelta(minutes=59))
     assert [m.subject for m in mail.outbox][-1].endswith("in 1 hour")
@@ -386,7 +388,7 @@ def test_the_feed_lists_confirmed_sessions_and_rotating_kills_the_old_url(
     cal = icalendar.Calendar.from_ical(response.content)
     assert "METHOD" not in cal
     (event,) = cal.walk("VEVENT")
-    assert event["UID"] == f"booking-{booking.pk}@testserver"
+    assert event["UID"] == booking.calendar_uid
     assert "Decorators, please" in str(event["DESCRIPTION"])
 
     body = tutor_api.post("/api/tutor/me/feed/rotate/").json()

@@ -32,12 +32,18 @@ class Answer:
     hang: bool = False  # accept, then never answer (until the server stops)
     gzip: bool = False
     chunked: bool = False  # no Content-Length: the size is only known by reading
+    trickle: float = 0.0  # send the body a byte at a time, this many seconds apart
+    endless: bool = False  # after the body, padding lines for ever (chunked)
 
 
 class FeedServer:
     def __init__(self) -> None:
         self.answers: dict[str, Answer] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        # The paths whose whole answer was sent (a client that gave up is not in it),
+        # and how many requests the server is done with, either way.
+        self.finished: list[str] = []
+        self.handled = threading.Semaphore(0)
         self.stopping = threading.Event()
         server = self
 
@@ -48,7 +54,14 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
+                try:
+                    self.answer()
+                finally:
+                    server.handled.release()
+
+            def answer(self) -> None:
                 server.requests.append((self.path, dict(self.headers)))
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 answer = server.answers.get(self.path, Answer(b"not found", 404))
                 if answer.hang:
                     server.stopping.wait(30)
@@ -67,17 +80,32 @@ class FeedServer:
                     self.send_header("ETag", answer.etag)
                 if answer.gzip:
                     self.send_header("Content-Encoding", "gzip")
-                if answer.chunked:
+                if answer.chunked or answer.endless:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
                     for i in range(0, len(body), 65536):
                         part = body[i : i + 65536]
                         self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                    padding = b"X-PAD:" + b"a" * 65000 + b"\r\n"
+                    while answer.endless and not server.stopping.is_set():
+                        self.wfile.write(f"{len(padding):x}\r\n".encode() + padding + b"\r\n")
                     self.wfile.write(b"0\r\n\r\n")
+                    server.finished.append(self.path)
                     return
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if answer.trickle:
+                    for i in range(len(body)):
+                        if i and server.stopping.wait(answer.trickle):
+                            return
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                else:
+                    self.wfile.write(body)
+                server.finished.append(self.path)
+
+            # A CalDAV client pointed at this server gets the same answers.
+            do_PROPFIND = do_REPORT = do_OPTIONS = do_GET
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
@@ -98,6 +126,10 @@ class FeedServer:
 
     def redirect(self, path: str, to: str, status: int = 302) -> str:
         return self.serve(path, b"", status=status, headers={"Location": to})
+
+    def wait_handled(self) -> None:
+        """Until the server is done with one more request (sent or given up)."""
+        assert self.handled.acquire(timeout=30), "the feed server never finished a request"
 
     def stop(self) -> None:
         self.stopping.set()

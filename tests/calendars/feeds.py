@@ -228,3 +228,62 @@ def many_events(count: int, *, first: datetime, uid_prefix: str = "e") -> bytes:
         ]
     lines.append("END:VCALENDAR")
     return crlf(*lines)
+
+
+def outlook() -> bytes:
+    """An Outlook / Exchange published calendar (…/owa/calendar/…/calendar.ics): Windows
+    zone names ("Eastern Standard Time") with their own VTIMEZONE, and Microsoft's
+    properties. A weekly Tuesday 18:00–19:00 series from 3 March until 31 March, across
+    New York's DST change, and one event marked free."""
+    return crlf(
+        "BEGIN:VCALENDAR",
+        "METHOD:PUBLISH",
+        "PRODID:Microsoft Exchange Server 2010",
+        "VERSION:2.0",
+        "X-WR-CALNAME:Calendar",
+        "BEGIN:VTIMEZONE",
+        "TZID:Eastern Standard Time",
+        "BEGIN:STANDARD",
+        "DTSTART:16010101T020000",
+        "TZOFFSETFROM:-0400",
+        "TZOFFSETTO:-0500",
+        "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=1SU;BYMONTH=11",
+        "END:STANDARD",
+        "BEGIN:DAYLIGHT",
+        "DTSTART:16010101T020000",
+        "TZOFFSETFROM:-0500",
+        "TZOFFSETTO:-0400",
+        "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=2SU;BYMONTH=3",
+        "END:DAYLIGHT",
+        "END:VTIMEZONE",
+        "BEGIN:VEVENT",
+        "DESCRIPTION:\\n",
+        "RRULE:FREQ=WEEKLY;UNTIL=20260331T220000Z;INTERVAL=1;BYDAY=TU;WKST=SU",
+        "UID:040000008200E00074C5B7101A82E00800000000A0B1C2D3E4F5A60100000000000000001000000",
+        " 0ABCDEF0123456789ABCDEF012345",
+        "SUMMARY:Team sync",
+        "DTSTART;TZID=Eastern Standard Time:20260303T180000",
+        "DTEND;TZID=Eastern Standard Time:20260303T190000",
+        "CLASS:PUBLIC",
+        "PRIORITY:5",
+        "DTSTAMP:20260301T120000Z",
+        "TRANSP:OPAQUE",
+        "STATUS:CONFIRMED",
+        "SEQUENCE:0",
+        "LOCATION:Teams",
+        "X-MICROSOFT-CDO-APPT-SEQUENCE:0",
+        "X-MICROSOFT-CDO-BUSYSTATUS:BUSY",
+        "X-MICROSOFT-CDO-INTENDEDSTATUS:BUSY",
+        "X-MICROSOFT-CDO-ALLDAYEVENT:FALSE",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:040000008200E00074C5B7101A82E008000000000000000000000000000000000000000000000001",
+        "SUMMARY:Lunch (tentative, free)",
+        "DTSTART;TZID=Eastern Standard Time:20260305T120000",
+        "DTEND;TZID=Eastern Standard Time:20260305T130000",
+        "DTSTAMP:20260301T120000Z",
+        "TRANSP:TRANSPARENT",
+        "X-MICROSOFT-CDO-BUSYSTATUS:FREE",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    )

@@ -83,16 +83,52 @@ def test_a_patch_changes_only_what_it_sends(tutor_api: APIClient) -> None:
         ({"url": "file:///etc/passwd"}, "url"),
         ({"url": "https://user:pw@example.com/cal.ics"}, "url"),
         ({"url": "x" * 2001}, "url"),
+        ({"url": "https://calendar.example.com/" + "a" * 2000}, "url"),
+        ({"url": "https://" + "a" * 300 + ".example.com/a.ics"}, "url"),
+        ({"url": "https://calendar.example.com/a\r\nHost: evil.example"}, "url"),
+        ({"url": "https://calendar.example.com/a b.ics"}, "url"),
+        ({"url": "https://exa\tmple.com/a.ics"}, "url"),
+        ({"url": "https://calendar.example.com:25/a.ics"}, "url"),
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"url": ["https://calendar.example.com/a.ics"]}, "url"),
         ({"name": "Home\u202e"}, "name"),
+        ({"name": "Home\x00"}, "name"),
+        ({"name": "x" * 121}, "name"),
         ({"name": ""}, "name"),
+        ({"username": "a\nda"}, "username"),
+        ({"username": "a" * 256}, "username"),
+        ({"password": "p" * 501}, "password"),
         ({"kind": "exchange"}, "kind"),
     ],
 )
-def test_bad_input_names_its_field(tutor_api: APIClient, body: dict[str, str], field: str) -> None:
+def test_bad_input_names_its_field(tutor_api: APIClient, body: dict[str, Any], field: str) -> None:
     response = create(tutor_api, **body)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert field in response.json()["fields"]
+    assert not CalendarSource.objects.exists()
+
+
+def test_a_non_ascii_address_and_password_are_kept_as_typed(tutor_api: APIClient) -> None:
+    url = "https://kalender.bücher.example/ich/öffentlich.ics"
+    response = create(tutor_api, url=url, username="zoë", password="pässwörd 🔑")
+    assert response.status_code == 201, response.content
+    assert response.json()["host"] == "kalender.bücher.example"
+    secret = crypto.decrypt(CalendarSource.objects.get().secret)
+    assert (secret["url"], secret["username"], secret["password"]) == (url, "zoë", "pässwörd 🔑")
+
+
+def test_has_credentials_says_whether_any_are_stored(tutor_api: APIClient) -> None:
+    plain = create(tutor_api).json()
+    assert plain["has_credentials"] is False
+    with_password = create(tutor_api, name="Nextcloud", password=PASSWORD).json()
+    assert with_password["has_credentials"] is True
+    cleared = tutor_api.patch(
+        f"/api/tutor/calendars/{with_password['id']}/",
+        {"username": "", "password": ""},
+        format="json",
+    )
+    assert cleared.json()["has_credentials"] is False
 
 
 def test_another_tutors_calendars_answer_404(

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from bookings.models import BusyInterval, Offering, Tutor
+from calendars import crypto
 from calendars.models import CalendarSource
 
 from . import feeds
@@ -138,3 +139,103 @@ def test_sessions_under_a_busy_time_are_listed_with_a_way_to_act(
     assert "Busy during 1 booked session" in html
     assert f"/tutor/bookings/{booking.pk}/" in html
     assert "Sam Student" in html
+
+
+def test_a_tutor_fixes_a_calendars_address_and_password_without_seeing_them(
+    signed_in: Client,
+    tutor: Tutor,
+    feeds_server: FeedServer,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    source = add_source(tutor, SECRET_URL, now, username="ada", password="old-password")
+    form = signed_in.get(f"/tutor/calendars/{source.pk}/")
+    assert form.status_code == 200
+    html = form.content.decode()
+    for secret in ("private-0a1b2c3d4e", "old-password", 'value="ada"'):
+        assert secret not in html
+    new_url = feeds_server.serve("/fixed.ics", feeds.google())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(
+            f"/tutor/calendars/{source.pk}/",
+            {"name": "Personal", "url": new_url, "username": "", "password": "new-password"},
+        )
+    assert response.status_code == 302
+    stored = crypto.decrypt(CalendarSource.objects.get(pk=source.pk).secret)
+    # Blank fields keep what is stored; the new address is synced at once.
+    assert (stored["url"], stored["username"], stored["password"]) == (
+        new_url,
+        "ada",
+        "new-password",
+    )
+    synced = CalendarSource.objects.get(pk=source.pk)
+    assert (synced.host, synced.last_error) == ("127.0.0.1", "")
+    assert synced.last_success_at is not None  # (the task reads the real clock)
+    assert [path for path, _ in feeds_server.requests] == ["/fixed.ics"]
+
+
+def test_a_tutor_can_make_a_calendar_forget_its_credentials(
+    signed_in: Client, tutor: Tutor
+) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    source = add_source(tutor, SECRET_URL, now, username="ada", password="pw")
+    signed_in.post(
+        f"/tutor/calendars/{source.pk}/", {"name": "Renamed", "forget_credentials": "on"}
+    )
+    stored = CalendarSource.objects.get(pk=source.pk)
+    secret = crypto.decrypt(stored.secret)
+    assert (stored.name, secret["url"], secret["username"], secret["password"]) == (
+        "Renamed",
+        SECRET_URL,
+        "",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://calendar.example.com/a\x0bb.ics", "control character"),
+        ("https://calendar.example.com:25/a.ics", "Port 25 is not a web port"),
+        ("https://calendar.example.com/" + "a" * 2001, "at most 2000 characters"),
+    ],
+)
+def test_a_bad_new_address_is_explained_and_changes_nothing(
+    signed_in: Client, tutor: Tutor, url: str, message: str
+) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    source = add_source(tutor, SECRET_URL, now)
+    response = signed_in.post(f"/tutor/calendars/{source.pk}/", {"name": "Personal", "url": url})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert crypto.decrypt(CalendarSource.objects.get(pk=source.pk).secret)["url"] == SECRET_URL
+
+
+def test_another_tutors_calendar_cannot_be_edited(signed_in: Client, make_tutor: Any) -> None:
+    theirs = add_source(make_tutor(), SECRET_URL, datetime(2026, 3, 1, tzinfo=UTC))
+    assert signed_in.get(f"/tutor/calendars/{theirs.pk}/").status_code == 404
+    response = signed_in.post(
+        f"/tutor/calendars/{theirs.pk}/", {"name": "Mine", "url": "https://evil.example/a.ics"}
+    )
+    assert response.status_code == 404
+    stored = CalendarSource.objects.get(pk=theirs.pk)
+    assert (stored.name, crypto.decrypt(stored.secret)["url"]) == ("Personal", SECRET_URL)
+
+
+def test_the_dashboard_warns_about_sessions_under_a_busy_time(
+    signed_in: Client,
+    tutor: Tutor,
+    offerings: tuple[Offering, Offering],
+    feeds_server: FeedServer,
+    frozen: Any,
+) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    frozen.move_to(now)
+    evening_rule(tutor, offerings, now)
+    assert "data-conflicts" not in signed_in.get("/tutor/").content.decode()
+    booking = confirm(slot_at(tutor, datetime(2026, 3, 3, 23, tzinfo=UTC)), now)
+    sync(add_source(tutor, feeds_server.serve("/g.ics", feeds.google()), now), now)
+    html = signed_in.get("/tutor/").content.decode()
+    assert "Your calendar shows you busy during 1 booked session" in html
+    assert f'href="/tutor/bookings/{booking.pk}/"' in html
+    assert 'href="/tutor/calendars/"' in html

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from bookings.models import BusyInterval, Tutor
 from calendars import fetch
 from tests.test_settings import example_env, manage
 
-from .conftest import FeedServer
+from .conftest import FeedServer, add_source, sync
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +71,8 @@ def loopback_as_public(monkeypatch: pytest.MonkeyPatch) -> None:
         "http://[::1]:{port}/feed.ics",
         "http://127.0.0.2:{port}/feed.ics",
         "https://[fd00::1]/",
+        "https://[fc00::1]/",
+        "webcal://169.254.169.254/latest/",
     ],
 )
 def test_a_redirect_to_a_private_address_is_refused(feeds_server: FeedServer, target: str) -> None:
@@ -78,6 +81,53 @@ def test_a_redirect_to_a_private_address_is_refused(feeds_server: FeedServer, ta
     with pytest.raises(fetch.Refused, match="is a private or local address"):
         fetch.fetch_ics(url)
     assert [path for path, _ in feeds_server.requests] == ["/public.ics"]
+
+
+@pytest.mark.parametrize(
+    "answer", ["169.254.169.254", "10.1.2.3", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1"]
+)
+def test_a_public_looking_name_that_resolves_to_a_private_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+    connected: list[Any] = []
+
+    def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(family, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: connected.append(a))
+    with pytest.raises(fetch.Refused, match=r"calendar.example.com is a private or local address"):
+        fetch.fetch_ics("https://calendar.example.com/basic.ics")
+    assert connected == []
+
+
+def test_a_webcal_link_to_loopback_is_refused(feeds_server: FeedServer) -> None:
+    url = fetch.normalise_url(f"webcal://127.0.0.1:{feeds_server.port}/feed.ics")
+    assert url.startswith("https://127.0.0.1:")
+    with pytest.raises(fetch.Refused):
+        fetch.fetch_ics(url)
+    assert feeds_server.requests == []
+
+
+def test_a_source_pointing_at_the_metadata_service_fails_its_sync_and_stores_nothing(
+    tutor: Tutor,
+) -> None:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    source = add_source(tutor, "http://169.254.169.254/latest/meta-data/", now)
+    result = sync(source, now)
+    assert result.error == "169.254.169.254 is a private or local address: not fetched"
+    source.refresh_from_db()
+    assert source.last_error == result.error
+    assert not BusyInterval.objects.filter(source=source.pk).exists()
+
+
+def test_check_deploy_warns_when_private_addresses_are_allowed() -> None:
+    env = {**example_env(), "CALENDAR_ALLOW_PRIVATE_ADDRESSES": "true"}
+    result = manage("check", "--deploy", env=env)
+    assert "calendars.W001" in result.stderr + result.stdout
+    clean = manage("check", "--deploy", env=example_env())
+    assert "calendars.W001" not in clean.stderr + clean.stdout
 
 
 def test_a_name_with_one_private_answer_among_public_ones_is_refused(
@@ -122,6 +172,10 @@ def test_caldav_is_guarded_the_same_way(feeds_server: FeedServer) -> None:
         ("::1", False),
         ("fe80::1", False),
         ("fd00::1", False),
+        ("fc00::1", False),  # unique local, the other half of fc00::/7
+        ("::", False),
+        ("::ffff:169.254.169.254", False),
+        ("2001:db8::1", False),  # documentation
         ("::ffff:127.0.0.1", False),  # IPv4-mapped
         ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
         ("64:ff9b::a9fe:a9fe", False),  # NAT64 around 169.254.169.254

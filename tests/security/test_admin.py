@@ -222,9 +222,9 @@ def test_no_admin_page_shows_a_manage_token_or_a_feed_token_even_to_a_superuser(
     text = body(page)
     secrets = [
         theirs.token,
-        theirs.booking.manage_token_digest,
+        theirs.booking.manage_key,
         theirs.tutor.feed_token,
-        theirs.tutor.feed_token_digest,
+        theirs.tutor.feed_key,
         theirs.payment.checkout_url,
     ]
     for secret in secrets:
@@ -236,17 +236,18 @@ def test_no_admin_page_shows_a_manage_token_or_a_feed_token_even_to_a_superuser(
 @pytest.mark.parametrize(
     "path",
     [
-        "/admin/bookings/booking/?manage_token__startswith={prefix}",
-        "/admin/bookings/booking/?manage_token_digest__startswith=a",
-        "/admin/bookings/tutor/?feed_token__startswith={prefix}",
+        "/admin/bookings/booking/?manage_key__startswith={prefix}",
+        "/admin/bookings/booking/?manage_legacy_digest__startswith=a",
+        "/admin/bookings/tutor/?feed_key__startswith={prefix}",
+        "/admin/bookings/tutor/?feed_legacy_digest__startswith=a",
         "/admin/bookings/notification/?context__contains={prefix}",
         "/admin/bookings/notification/?last_error__contains={prefix}",
         "/admin/bookings/booking/?events__data__contains={prefix}",
         "/admin/payments/payment/?checkout_url__contains=simulated",
-        "/admin/payments/payment/?booking__manage_token__startswith={prefix}",
+        "/admin/payments/payment/?booking__manage_key__startswith={prefix}",
         "/admin/payments/stripeevent/?payload__contains={prefix}",
-        "/admin/bookings/booking/?_to_field=manage_token&_popup=1",
-        "/admin/bookings/tutor/?_to_field=feed_token&_popup=1",
+        "/admin/bookings/booking/?_to_field=manage_key&_popup=1",
+        "/admin/bookings/tutor/?_to_field=feed_key&_popup=1",
     ],
 )
 def test_no_admin_filter_can_probe_a_secret_character_by_character(superuser_client, theirs, path):
@@ -257,10 +258,10 @@ def test_no_admin_filter_can_probe_a_secret_character_by_character(superuser_cli
 def test_a_tutor_cannot_probe_a_secret_in_their_own_rows_either(tutor_client, tutor, remote, now):
     mine = book(make_slot(tutor, now + timedelta(days=2), remote=remote))
     page = tutor_client.get(
-        f"/admin/bookings/booking/?manage_token__startswith={mine.manage_token[:3]}"
+        f"/admin/bookings/booking/?manage_key__startswith={mine.manage_key[:3]}"
     )
     assert page.status_code == 400
-    feed = tutor_client.get(f"/admin/bookings/tutor/?feed_token__startswith={tutor.feed_token[:3]}")
+    feed = tutor_client.get(f"/admin/bookings/tutor/?feed_key__startswith={tutor.feed_key[:3]}")
     assert feed.status_code == 400
 
 

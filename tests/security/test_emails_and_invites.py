@@ -86,7 +86,7 @@ def calendars(message: Any) -> dict[str, tuple[Any, bytes]]:
     """{"alternative": (part, bytes), "attachment": (part, bytes)}."""
     found = {}
     for part in parsed(message).walk():
-        if part.get_filename() == "invite.ics":
+        if part.get_filename() in ("invite.ics", "session.ics"):
             found["attachment"] = (part, part.get_payload(decode=True))
         elif part.get_content_type() == "text/calendar":
             found["alternative"] = (part, part.get_payload(decode=True))
@@ -100,7 +100,8 @@ def assert_headers_intact(message: Any) -> None:
     for policy in (email.policy.compat32, email.policy.default):
         msg = parsed(message, policy)
         names = {k.lower() for k in msg}
-        assert names - {"reply-to"} == EXPECTED_HEADERS, names
+        # Later emails about a booking reply to its confirmation (threading).
+        assert names - {"reply-to", "in-reply-to", "references"} == EXPECTED_HEADERS, names
         # The body did not leak into the headers: the MIME tree is whole.
         assert msg.get_content_type() in ("multipart/mixed", "multipart/alternative")
         assert [p.get_content_type() for p in msg.walk()].count("text/plain") == 1
@@ -132,12 +133,20 @@ def test_no_line_end_in_a_students_name_ends_the_tutors_headers(slot, now, sep):
         NotificationState.SENT,
         NotificationState.PENDING,  # the reminders
     }
+    assert calendars(tutor_mail)
     for _, body in calendars(tutor_mail).values():
         (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
-        assert event["ATTENDEE"].params["CN"] == "Zoë Bcc: evil@example.com X-Injected: yes"
+        assert "ATTENDEE" not in event  # the tutor's copy is a PUBLISH: the name is text
         assert event["SUMMARY"] == "Python (video) with Zoë Bcc: evil@example.com X-Injected: yes"
         other = vobject.readOne(body.decode("utf-8"))
-        cn = other.vevent.attendee.params["CN"][0]
+        assert (
+            "Student: Zoë Bcc: evil@example.com X-Injected: yes <" in other.vevent.description.value
+        )
+    (student_mail,) = to("sam@example.com")
+    for _, body in calendars(student_mail).values():
+        (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
+        assert event["ATTENDEE"].params["CN"] == "Zoë Bcc: evil@example.com X-Injected: yes"
+        cn = vobject.readOne(body.decode("utf-8")).vevent.attendee.params["CN"][0]
         assert cn == "Zoë Bcc: evil@example.com X-Injected: yes"
 
 
@@ -193,12 +202,15 @@ def test_a_stored_student_address_that_is_not_one_safe_mailbox_is_never_used(slo
     assert tutor_mail.to == ["ada@example.com"]
     assert tutor_mail.reply_to == []
     assert_headers_intact(tutor_mail)
+    assert calendars(tutor_mail)
     for _, body in calendars(tutor_mail).values():
         text = unfold(body)
         assert "\x0b" not in text and "\u2028" not in text
         (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
-        assert str(event["ATTENDEE"]).startswith("mailto:")
-        assert " " not in str(event["ATTENDEE"]) and '"' not in str(event["ATTENDEE"])
+        assert "ATTENDEE" not in event  # the address is only in the text, one line
+        student_line = str(event["DESCRIPTION"]).splitlines()[1]
+        assert student_line.startswith("Student: Sam Student <") and student_line.endswith(">")
+        assert vobject.readOne(text).vevent.description.value == str(event["DESCRIPTION"])
 
 
 @pytest.mark.parametrize("sep", ["\r\n", "\v", "\u2028"], ids=repr)
@@ -223,9 +235,12 @@ def test_place_names_and_video_links_cannot_add_calendar_lines_or_stop_the_email
             lines = unfold(body).split("\r\n")
             assert not [line for line in lines if "evil" in line.split(":", 1)[0]]
             (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
-            assert isinstance(event["ATTENDEE"], icalendar.vCalAddress)  # just the one
+            attendees = 1 if message.to == ["sam@example.com"] else 0  # the tutor's: PUBLISH
+            if attendees:
+                assert isinstance(event["ATTENDEE"], icalendar.vCalAddress)  # just the one
             assert "URL" not in event or "evil" not in str(event["URL"])
-            assert len(vobject.readOne(body.decode("utf-8")).vevent.contents["attendee"]) == 1
+            vevent = vobject.readOne(body.decode("utf-8")).vevent
+            assert len(vevent.contents.get("attendee", [])) == attendees
 
 
 @pytest.mark.parametrize("char", [*LINE_ENDS, "\x00", "\ud800", "\u202e", "\t"], ids=repr)
@@ -265,7 +280,10 @@ def test_any_stored_names_give_intact_headers_and_an_invite_both_parsers_read(
             (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
             other = vobject.readOne(body.decode("utf-8")).vevent
             cn = ics.one_line(name, limit=200).replace('"', "'").replace("\\", "/")
-            assert event["ATTENDEE"].params.get("CN", "") == cn
+            if recipient == "student":
+                assert event["ATTENDEE"].params.get("CN", "") == cn
+            else:
+                assert "ATTENDEE" not in event  # the tutor's copy is a PUBLISH
             assert str(event["SUMMARY"]) == other.summary.value
             assert str(event["DESCRIPTION"]) == other.description.value
 
@@ -420,22 +438,30 @@ def test_the_sent_invite_is_utf8_crlf_and_folded_in_both_parts_and_both_parsers(
     assert len(mail.outbox) == 2
     for message in mail.outbox:
         found = calendars(message)
-        assert set(found) == {"alternative", "attachment"}
-        (alt_part, alt), (att_part, att) = found["alternative"], found["attachment"]
-        assert alt == att
-        for part in (alt_part, att_part):
-            assert part.get_content_charset() == "utf-8"
-            assert part.get_param("method") == "REQUEST"
-        assert att_part.get_content_type() == "application/ics"
-        cal, other = assert_valid_calendar(alt)
-        (event,) = cal.walk("VEVENT")
         tutor_copy = message.to == ["ada@example.com"]
+        # The student's invite is the alternative and the attachment; the tutor's copy
+        # (PUBLISH, the feed's event) only an attachment.
+        if tutor_copy:
+            assert set(found) == {"attachment"}
+            parts, (att_part, att) = [found["attachment"][0]], found["attachment"]
+        else:
+            assert set(found) == {"alternative", "attachment"}
+            (alt_part, alt), (att_part, att) = found["alternative"], found["attachment"]
+            assert alt == att
+            parts = [alt_part, att_part]
+        for part in parts:
+            assert part.get_content_charset() == "utf-8"
+            assert part.get_param("method") == ("PUBLISH" if tutor_copy else "REQUEST")
+        assert att_part.get_content_type() == "application/ics"
+        cal, other = assert_valid_calendar(att)
+        (event,) = cal.walk("VEVENT")
         title = REMOTE_TITLE if mode == "remote" else IN_PERSON_TITLE
         summary = f"{title} with {ZOE if tutor_copy else TUTOR_NAME}"
         assert event["SUMMARY"] == summary
         assert other.vevent.summary.value == summary
-        assert event["ATTENDEE"].params["CN"] == ZOE
-        assert other.vevent.attendee.params["CN"] == [ZOE]
+        if not tutor_copy:
+            assert event["ATTENDEE"].params["CN"] == ZOE
+            assert other.vevent.attendee.params["CN"] == [ZOE]
         assert other.vevent.organizer.params["CN"] == [TUTOR_NAME]
         if mode == "in_person":
             where = "Café Zoë ☕, Łódź Straße 5, New York, NY 10018"
@@ -646,7 +672,10 @@ def test_message_ids_are_well_formed_unique_and_stable_per_row(slot, now, settin
     assert len(set(ids)) == len(ids) == 2
     for mid in ids:
         assert re.fullmatch(r"<[A-Za-z0-9.\-]+@[A-Za-z0-9.\-]+>", mid), mid
-        assert str(booking.pk) in mid
+    # Stored on the row, random (not the site's address: [::1] is not a domain).
+    assert sorted(ids) == sorted(
+        f"<{n.message_id}>" for n in booking.notifications.filter(kind=NotificationKind.CONFIRMED)
+    )
     row = booking.notifications.filter(kind=NotificationKind.CONFIRMED)[0]
     again = notifications.build_message(row, now=now).extra_headers["Message-ID"]
     assert again in ids

@@ -100,3 +100,41 @@ def test_withdrawing_a_session_type_takes_it_off_the_slots(tutor_client, weekly_
 def test_another_tutors_offering_is_a_404(client, remote, make_tutor, frozen):
     client.force_login(make_tutor(slug="bo").user)
     assert client.get(f"/tutor/offerings/{remote.pk}/").status_code == 404
+
+
+def test_a_session_type_no_slot_offers_is_flagged_for_the_tutor(tutor_client, weekly_rule):
+    lonely = Offering.objects.create(
+        tutor=weekly_rule.tutor,
+        mode=Mode.REMOTE,
+        title="Interview practice",
+        duration_minutes=90,
+        price_amount=15000,
+        currency="usd",
+        video_url="https://meet.example.com/interview",
+    )
+    html = tutor_client.get("/tutor/offerings/").content.decode()
+    rows = {o.title: html.split(o.title)[1].split("</li>")[0] for o in Offering.objects.all()}
+    assert "No slots yet: students cannot book it" in rows[lonely.title]
+    assert "No slots yet" not in rows["Python (video)"]
+
+
+def test_the_public_page_says_which_session_types_have_no_open_times(
+    client, tutor, weekly_rule, frozen
+):
+    Offering.objects.create(
+        tutor=tutor,
+        mode=Mode.REMOTE,
+        title="Interview practice",
+        duration_minutes=90,
+        price_amount=15000,
+        currency="usd",
+        video_url="https://meet.example.com/interview",
+    )
+    html = client.get(f"/t/{tutor.slug}/").content.decode()
+    offers = {
+        title: html.split(title)[0].rsplit('<li class="offer', 1)[1]
+        for title in ("Interview practice", "Python (video)", "Python (in person)")
+    }
+    assert "No open times in the next four weeks" in offers["Interview practice"]
+    assert "No open times" not in offers["Python (video)"]
+    assert "No open times" not in offers["Python (in person)"]

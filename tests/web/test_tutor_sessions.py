@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
+from bookings import services
 from bookings.models import BookingStatus
 from payments.models import Refund
 from tests.conftest import add_offerings, make_slot
@@ -113,18 +114,66 @@ def test_the_tutor_cancels_with_a_full_refund(tutor_client, booked, frozen):
     assert booked.events.last().reason == "ill"
 
 
-@pytest.mark.parametrize(
-    ("action", "status"),
-    [("completed", BookingStatus.COMPLETED), ("no_show", BookingStatus.NO_SHOW)],
-)
-def test_the_tutor_records_the_outcome_once_it_started(
-    tutor_client, booked, frozen, action, status
-):
+def test_the_tutor_marks_a_session_completed_once_it_started(tutor_client, booked, frozen):
     url = f"/tutor/bookings/{booked.pk}/"
-    response = tutor_client.post(url, {"action": action}, follow=True)
+    response = tutor_client.post(url, {"action": "completed"}, follow=True)
     assert b"The session has not started yet." in response.content
     frozen.shift(timedelta(days=2, minutes=30))
-    assert b"Mark completed" in tutor_client.get(url).content
-    tutor_client.post(url, {"action": action})
+    html = tutor_client.get(url).content.decode()
+    assert "Mark completed" in html
+    assert "A no-show can be marked once the session is over" in html
+    tutor_client.post(url, {"action": "completed"})
     booked.refresh_from_db()
-    assert booked.status == status
+    assert booked.status == BookingStatus.COMPLETED
+
+
+def test_a_no_show_waits_for_the_end_of_the_session(tutor_client, booked, frozen):
+    url = f"/tutor/bookings/{booked.pk}/"
+    frozen.shift(timedelta(days=2, minutes=30))  # started, not over: the student may be late
+    response = tutor_client.post(url, {"action": "no_show", "confirm": "yes"}, follow=True)
+    assert b"A no-show can be recorded once the session&#x27;s time is over." in response.content
+    booked.refresh_from_db()
+    assert booked.status == BookingStatus.CONFIRMED
+
+
+def test_a_no_show_is_confirmed_first_and_can_be_undone(tutor_client, booked, frozen):
+    url = f"/tutor/bookings/{booked.pk}/"
+    frozen.shift(timedelta(days=2, hours=1))
+    assert b"Mark as a no-show" in tutor_client.get(url).content
+    asked = tutor_client.post(url, {"action": "no_show"})  # without the confirmation
+    assert asked.status_code == 200
+    assert b"Yes, mark as a no-show" in asked.content
+    booked.refresh_from_db()
+    assert booked.status == BookingStatus.CONFIRMED
+
+    done = tutor_client.post(url, {"action": "no_show", "confirm": "yes"}, follow=True)
+    assert b"Marked as a no-show." in done.content
+    assert b"Undo" in done.content
+    booked.refresh_from_db()
+    assert booked.status == BookingStatus.NO_SHOW
+
+    undone = tutor_client.post(url, {"action": "undo"}, follow=True)
+    assert b"Outcome taken back: the session is confirmed again." in undone.content
+    booked.refresh_from_db()
+    assert booked.status == BookingStatus.CONFIRMED
+    assert [e.reason for e in booked.events.order_by("at", "id")][-2:] == [
+        "marked no_show",
+        "undid no_show",
+    ]
+    # Undoing twice changes nothing more.
+    tutor_client.post(url, {"action": "undo"})
+    assert booked.events.count() == 4  # held, paid, marked, undone
+
+
+def test_an_empty_note_reads_as_no_note(tutor_client, frozen, slot, now):
+    booking = services.booking_hold(
+        slot_id=slot.pk,
+        mode="remote",
+        student_name="Kim",
+        student_email="kim@example.com",
+        notes="",
+        now=now,
+    ).booking
+    html = tutor_client.get(f"/tutor/bookings/{booking.pk}/").content.decode()
+    assert "The student left no note." in html
+    assert ">None<" not in html
