@@ -72,12 +72,12 @@ def fill(n: int, now: datetime) -> None:
             """
             INSERT INTO bookings_booking (id, tutor_id, slot_id, offering_id, mode, student_name,
                 student_email, student_timezone, notes, price_amount, currency, status,
-                refund_amount, manage_token, manage_token_digest, sequence, created_at,
+                refund_amount, manage_key, calendar_uid, sequence, created_at,
                 updated_at, confirmed_at)
             SELECT gen_random_uuid(), s.tutor_id, s.id, s.remote_offering_id, 'remote',
                    'Student ' || s.id, 'student' || s.id || '@example.com', '', '', 9000,
-                   'usd', 'confirmed', 0, md5(random()::text) || s.id,
-                   md5(random()::text) || md5(s.id::text), 0, %s, %s, %s
+                   'usd', 'confirmed', 0, left(md5(random()::text || s.id), 22),
+                   gen_random_uuid() || '@bench.invalid', 0, %s, %s, %s
             FROM bookings_slot s
             """,
             [now, now, now],
@@ -86,9 +86,10 @@ def fill(n: int, now: datetime) -> None:
             cursor.execute(
                 """
                 INSERT INTO bookings_notification (booking_id, kind, recipient, key, context,
-                    due_at, state, attempts, last_error, created_at)
+                    due_at, state, attempts, last_error, created_at, message_id)
                 SELECT b.id, 'reminder', 'student', %s || 'm@' || s.start, '{}'::jsonb,
-                       s.start - %s * interval '1 minute', 'pending', 0, '', %s
+                       s.start - %s * interval '1 minute', 'pending', 0, '', %s,
+                       gen_random_uuid() || '@bench.invalid'
                 FROM bookings_booking b JOIN bookings_slot s ON s.id = b.slot_id
                 """,
                 [minutes, minutes, now],

@@ -11,8 +11,8 @@ def reconcile() -> int:
     return services.payments_reconcile(now=timezone.now())
 
 
-@shared_task(name="payments.tasks.retry_refunds")
-def retry_refunds() -> int:
+@shared_task(name="payments.tasks.refunds_retry")
+def refunds_retry() -> int:
     return services.refunds_retry(now=timezone.now())
 
 

@@ -12,6 +12,7 @@ dropped first and made again at the end, the tutor's with its new columns.
 PostgreSQL alters in place and keeps them (its tutor trigger compares whole rows).
 """
 
+import hashlib
 import importlib
 import secrets
 
@@ -40,6 +41,36 @@ def _sqlite(statements):
                 schema_editor.execute(sql, params=None)
 
     return run
+
+
+def restore_plain_tokens(apps, schema_editor):
+    """Going back to 0011: every row needs a plain token and its digest again. The
+    plain tokens are gone, so each row gets a new one (links sent since 0012 stop
+    working after a rollback; the rolled-back code cannot read signed links anyway)."""
+    for model_name, plain, digest in (
+        ("Tutor", "feed_token", "feed_token_digest"),
+        ("Booking", "manage_token", "manage_token_digest"),
+    ):
+        model = apps.get_model("bookings", model_name)
+        last = 0
+        while True:
+            pks = list(
+                model.objects.filter(pk__gt=last, **{f"{plain}__isnull": True})
+                .order_by("pk")
+                .values_list("pk", flat=True)[:BATCH]
+            )
+            if not pks:
+                break
+            rows = []
+            for pk in pks:
+                token = secrets.token_urlsafe(32)
+                rows.append(model(pk=pk, **{plain: token, digest: _sha256(token)}))
+            model.objects.bulk_update(rows, [plain, digest])
+            last = pks[-1]
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def fill_keys(apps, schema_editor):
@@ -91,6 +122,28 @@ class Migration(migrations.Migration):
                 default=bookings.tokens.new_key, editable=False, max_length=32, unique=True
             ),
         ),
+        # Loosen the old columns first, so that going back can re-add and refill them.
+        migrations.AlterField(
+            model_name="tutor",
+            name="feed_token",
+            field=models.CharField(editable=False, max_length=64, null=True),
+        ),
+        migrations.AlterField(
+            model_name="booking",
+            name="manage_token",
+            field=models.CharField(editable=False, max_length=64, null=True),
+        ),
+        migrations.AlterField(
+            model_name="tutor",
+            name="feed_token_digest",
+            field=models.CharField(editable=False, max_length=64, null=True, unique=True),
+        ),
+        migrations.AlterField(
+            model_name="booking",
+            name="manage_token_digest",
+            field=models.CharField(editable=False, max_length=64, null=True, unique=True),
+        ),
+        migrations.RunPython(migrations.RunPython.noop, restore_plain_tokens, elidable=False),
         migrations.RemoveField(model_name="tutor", name="feed_token"),
         migrations.RemoveField(model_name="booking", name="manage_token"),
         migrations.RenameField(
@@ -98,16 +151,6 @@ class Migration(migrations.Migration):
         ),
         migrations.RenameField(
             model_name="booking", old_name="manage_token_digest", new_name="manage_legacy_digest"
-        ),
-        migrations.AlterField(
-            model_name="tutor",
-            name="feed_legacy_digest",
-            field=models.CharField(editable=False, max_length=64, null=True, unique=True),
-        ),
-        migrations.AlterField(
-            model_name="booking",
-            name="manage_legacy_digest",
-            field=models.CharField(editable=False, max_length=64, null=True, unique=True),
         ),
         migrations.RunPython(_sqlite(SQLITE_CREATE_NEW), _sqlite(SQLITE_DROP)),
     ]

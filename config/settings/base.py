@@ -18,6 +18,10 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 # SECRET_KEY is set by each environment's module: production has no default.
+# Manage links and calendar feed links are signed with it (bookings/tokens.py): to
+# rotate it without breaking the links already emailed, put the old key here (comma-
+# separated, newest first) until those links no longer matter.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 # Absolute base of the links we hand out (manage links, Stripe return URLs, emails).
@@ -365,7 +369,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=5),
     },
     "retry-refunds": {
-        "task": "payments.tasks.retry_refunds",
+        "task": "payments.tasks.refunds_retry",
         "schedule": timedelta(minutes=5),
     },
     # Housekeeping: see RETENTION_DAYS below.

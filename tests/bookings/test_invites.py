@@ -113,27 +113,27 @@ def read_three_ways(body: bytes) -> list[dict[str, Any]]:
     )
 
     strict = IcsCalendarStream.calendar_from_ics(body.decode("utf-8"))
-    (event,) = strict.events
+    (strict_event,) = strict.events
     readings.append(
         {
             "method": strict.method,
-            "uid": event.uid,
-            "sequence": event.sequence,
-            "start": event.dtstart,
-            "end": event.dtend,
-            "stamp": event.dtstamp,
-            "status": event.status.value if event.status else None,
-            "summary": event.summary,
-            "description": event.description,
-            "location": event.location,
-            "organizer": event.organizer.uri if event.organizer else None,
-            "sent_by": event.organizer.sent_by if event.organizer else None,
+            "uid": strict_event.uid,
+            "sequence": strict_event.sequence,
+            "start": strict_event.dtstart,
+            "end": strict_event.dtend,
+            "stamp": strict_event.dtstamp,
+            "status": strict_event.status.value if strict_event.status else None,
+            "summary": strict_event.summary,
+            "description": strict_event.description,
+            "location": strict_event.location,
+            "organizer": strict_event.organizer.uri if strict_event.organizer else None,
+            "sent_by": strict_event.organizer.sent_by if strict_event.organizer else None,
             "attendees": [
                 (a.uri, a.status, None if a.rsvp is None else str(a.rsvp).upper())
-                for a in event.attendees
+                for a in strict_event.attendees
             ],
-            "conference": event.conference[0].uri if event.conference else None,
-            "alarms": len(event.alarm),
+            "conference": strict_event.conference[0].uri if strict_event.conference else None,
+            "alarms": len(strict_event.alarm),
         }
     )
     return readings

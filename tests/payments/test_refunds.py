@@ -7,7 +7,7 @@ from kombu.exceptions import OperationalError
 
 from payments import services, tasks
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from payments.tasks import retry_refunds
+from payments.tasks import refunds_retry
 
 from .conftest import deliver
 
@@ -132,7 +132,7 @@ def test_a_refund_stripe_could_not_take_is_retried_later_with_the_same_key(
 
     assert services.refunds_retry(now=now) == 0  # too soon: give Stripe a minute
     frozen.shift(timedelta(minutes=5))
-    assert retry_refunds() == 1
+    assert refunds_retry() == 1
     attempts = stripe.requests_to("POST", "/v1/refunds")
     assert [a.status for a in attempts] == [500, 500, 200]
     assert {a.idempotency_key for a in attempts} == {refund.idempotency_key}
@@ -140,7 +140,7 @@ def test_a_refund_stripe_could_not_take_is_retried_later_with_the_same_key(
     assert refund.status == RefundStatus.SUCCEEDED
     assert refund.attempts == 2
     assert Payment.objects.get().refunded_amount == 9000
-    assert retry_refunds() == 0  # nothing left to do
+    assert refunds_retry() == 0  # nothing left to do
     assert len(stripe.requests_to("POST", "/v1/refunds")) == 3
 
 
@@ -155,7 +155,7 @@ def test_a_refund_that_timed_out_but_was_made_is_not_made_twice(
     assert Refund.objects.get().status == RefundStatus.PENDING
     use_timeout(settings, 5)
     frozen.shift(timedelta(minutes=5))
-    retry_refunds()
+    refunds_retry()
     refund = Refund.objects.get()
     assert refund.status == RefundStatus.SUCCEEDED
     made = [r for r in stripe.requests_to("POST", "/v1/refunds") if r.status == 200]
@@ -170,7 +170,7 @@ def test_a_refund_stripe_refuses_is_recorded_as_failed(api, confirmed, stripe, f
     assert refund.status == RefundStatus.FAILED
     assert "already been refunded" in refund.last_error
     frozen.shift(timedelta(minutes=5))
-    assert retry_refunds() == 0
+    assert refunds_retry() == 0
     assert len(stripe.requests_to("POST", "/v1/refunds")) == 1
 
 

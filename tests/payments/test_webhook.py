@@ -270,7 +270,7 @@ def test_money_after_the_slot_was_taken_again_is_refunded_in_full_once(
 def test_a_late_refund_stripe_cannot_take_now_is_owed_and_paid_by_the_retry_task(
     api, held, session_id, stripe, slot, now, frozen
 ):
-    from payments.tasks import retry_refunds
+    from payments.tasks import refunds_retry
 
     hold_runs_out_unseen(stripe, session_id, now)
     assert hold(api, slot, email="kim@example.com").status_code == 201
@@ -280,7 +280,7 @@ def test_a_late_refund_stripe_cannot_take_now_is_owed_and_paid_by_the_retry_task
     refund = Refund.objects.get()
     assert (refund.amount, refund.status, refund.stripe_refund_id) == (9000, "pending", None)
     frozen.shift(timedelta(minutes=5))
-    assert retry_refunds() == 1
+    assert refunds_retry() == 1
     refund.refresh_from_db()
     assert refund.status == "succeeded"
     made = [r for r in stripe.requests_to("POST", "/v1/refunds") if r.status == 200]

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.test import override_settings
+
+from bookings import tokens
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -246,7 +249,10 @@ def test_no_secret_from_a_url_reaches_the_servers_output(serve, workdir, launche
     payment_path = booking["payment_url"].split(str(server.port), 1)[-1]
     payment_id = payment_path.rstrip("/").rsplit("/", 1)[-1]
     with sqlite3.connect(workdir / "db.sqlite3") as db:
-        (feed,) = db.execute("SELECT feed_token FROM bookings_tutor").fetchone()
+        (feed_key,) = db.execute("SELECT feed_key FROM bookings_tutor").fetchone()
+    # The feed link is the key signed with the server's secret key: local.py's default.
+    with override_settings(SECRET_KEY="local-development-only-not-a-secret"):
+        feed = tokens.token_for("feed", feed_key)
     session = "cs_test_a1" + "Zq9" * 20
     reset = "c4x1ab-0123456789abcdef0123456789abcdef"
     secrets = {"manage token": token, "feed token": feed, "checkout": payment_id,
