@@ -26,6 +26,8 @@ class ApplicationError(Exception):
         self.fields = fields or {}
         # For a conflict, why: a stable code more precise than `code`.
         self.reason = reason
+        # More of the answer, as keys of its own (a series' conflicting weeks).
+        self.extra: dict[str, Any] = {}
 
 
 class SlotUnavailable(ApplicationError):

@@ -45,10 +45,10 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 from django.conf import settings
 from django.utils.encoding import iri_to_uri
-from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration
+from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vDuration
 
 from .errors import NotFound
-from .models import Booking, BookingStatus, Mode
+from .models import Booking, BookingSeries, BookingStatus, Mode
 
 PRODID = "-//Tutoring Bookings//EN"
 
@@ -341,4 +341,80 @@ def feed_calendar(bookings: Iterable[Booking], *, name: str) -> bytes:
             version = Version.current(booking)
             stamp = feed_stamp(booking)
             cal.add_component(booking_event(booking, version, stamp=stamp, for_tutor=True))
+    return cal.to_ical()
+
+
+# --- a weekly series: one recurring event ---------------------------------------------------
+
+# A weekly series is one event in the student's calendar, the shape Google, Outlook and
+# Apple all keep as one series: DTSTART in the tutor's zone (with its VTIMEZONE) and
+# RRULE:FREQ=WEEKLY;COUNT=<weeks asked>, so 18:00 stays 18:00 across a daylight-saving
+# change; EXDATE takes out each week that is not a session (skipped when booking,
+# never paid, or cancelled since), and a moved session is an override with its
+# RECURRENCE-ID (RFC 5545 §3.8.4.4). The invite is always the whole series as it
+# stands, with a higher SEQUENCE after every change (BookingSeries.sequence), sent as
+# REQUEST; CANCEL only once no session stands. The sessions' own UIDs stay for the
+# tutor's feed, where each session is its own event.
+
+
+def series_stands(sessions: Iterable[Booking]) -> bool:
+    return any(event_state(b) == "CONFIRMED" for b in sessions)
+
+
+def series_method(sessions: Iterable[Booking], *, for_tutor: bool = False) -> str:
+    return method_of(cancelled=not series_stands(sessions), for_tutor=for_tutor)
+
+
+def series_calendar(
+    series: BookingSeries, sessions: list[Booking], *, stamp: datetime, for_tutor: bool = False
+) -> bytes:
+    """The series as one recurring event (see above); `sessions` are its bookings."""
+    standing = {b.series_week: b for b in sessions if event_state(b) == "CONFIRMED"}
+    cancelled = not standing
+    cal = _calendar(method_of(cancelled=cancelled, for_tutor=for_tutor))
+    if not sessions:
+        raise NotAnEvent()
+    model = next(iter(standing.values()), sessions[0])
+    first = series.week_start(1)
+    length = model.offering.duration
+    master = booking_event(
+        model,
+        Version(start=first, end=first + length, sequence=series.sequence, cancelled=cancelled),
+        stamp=stamp,
+        for_tutor=for_tutor,
+    )
+    master.pop("UID")
+    master.add("uid", series.calendar_uid)
+    master.add("rrule", {"FREQ": "WEEKLY", "COUNT": series.weeks})
+    gone = [series.week_start(w) for w in range(1, series.weeks + 1) if w not in standing]
+    if gone and not cancelled:
+        master.add("exdate", gone)
+    cal.add_component(master)
+    for week, booking in sorted(standing.items()):
+        original = series.week_start(week or 1)
+        if booking.slot.start == original:
+            continue
+        moved = booking_event(
+            booking,
+            Version(
+                start=booking.slot.start,
+                end=booking.slot.end,
+                sequence=series.sequence,
+                cancelled=False,
+            ),
+            stamp=stamp,
+            for_tutor=for_tutor,
+        )
+        moved.pop("UID")
+        moved.add("uid", series.calendar_uid)
+        moved.add("recurrence-id", original)
+        cal.add_component(moved)
+    # Only the series' own stretch of the zone's history: a short VTIMEZONE of plain
+    # transitions, which every parser reads (dateutil, behind vobject and many
+    # clients, ignores the RDATE lists a 1970–2038 one needs).
+    first_day = series.first_start.date() - timedelta(days=7)
+    last_day = series.week_start(series.weeks).date() + timedelta(days=7)
+    cal.subcomponents.insert(
+        0, Timezone.from_tzid(series.timezone, first_date=first_day, last_date=last_day)
+    )
     return cal.to_ical()

@@ -62,6 +62,10 @@ class Mode(models.TextChoices):
     IN_PERSON = "in_person", "In person (NYC)"
 
 
+# The most sessions one weekly series can hold (a tutor's own cap may be lower).
+MAX_SERIES_WEEKS = 52
+
+
 class Tutor(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tutor"
@@ -104,6 +108,12 @@ class Tutor(models.Model):
         help_text="Students who cancel at least this long before the start get a full refund. "
         "At most 30 days (720 hours).",
     )
+    max_series_weeks = models.PositiveSmallIntegerField(
+        default=12,
+        validators=[MinValueValidator(2), MaxValueValidator(MAX_SERIES_WEEKS)],
+        help_text="The most weeks a student can book as one weekly series (2 to 52; the "
+        "availability horizon may allow fewer).",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Raised by database triggers (migration 0009), never by the app, whenever anything
@@ -132,6 +142,11 @@ class Tutor(models.Model):
                 name="tutor_full_refund_window_bounded",
                 condition=Q(full_refund_hours__lte=validation.MAX_FULL_REFUND_HOURS),
                 violation_error_message="The full-refund window can be at most 30 days.",
+            ),
+            models.CheckConstraint(
+                name="tutor_max_series_weeks_bounded",
+                condition=Q(max_series_weeks__gte=2) & Q(max_series_weeks__lte=MAX_SERIES_WEEKS),
+                violation_error_message="A series cap is from 2 to 52 weeks.",
             ),
         ]
 
@@ -419,6 +434,79 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
+class BookingSeries(models.Model):
+    """A weekly series: the same wall-clock time in the tutor's zone, week after week,
+    held all or nothing, paid with one checkout and invited as one recurring event.
+
+    Each week is a Booking (series, series_week) with its own slot, status and refund;
+    the series keeps what they share: who, what, the wall clock (`local_start` in
+    `timezone`, the recurrence the invite's RRULE names), the student's link and the
+    invite's UID and SEQUENCE.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, related_name="series")
+    offering = models.ForeignKey(Offering, on_delete=models.PROTECT, related_name="series")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    student_name = models.CharField(max_length=120)
+    student_email = models.EmailField()
+    student_timezone = models.CharField(
+        max_length=64, blank=True, default="", validators=[validate_timezone]
+    )
+    # Weeks asked for, counted from the first: skipped and conflicting weeks included
+    # (the invite's RRULE COUNT; EXDATE takes out the weeks not held).
+    weeks = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2), MaxValueValidator(MAX_SERIES_WEEKS)]
+    )
+    # The first session's start; its wall-clock time in `timezone` (the tutor's zone
+    # when held) is what repeats each week.
+    first_start = models.DateTimeField()
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    manage_key = models.CharField(
+        max_length=32, unique=True, default=tokens.new_key, editable=False
+    )
+    calendar_uid = models.CharField(
+        max_length=255, unique=True, default=new_calendar_uid, editable=False
+    )
+    # The series invite's SEQUENCE: raised when any of its sessions changes.
+    sequence = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "booking series"
+        constraints = [
+            models.CheckConstraint(
+                name="series_weeks_bounded",
+                condition=Q(weeks__gte=2) & Q(weeks__lte=MAX_SERIES_WEEKS),
+                violation_error_message="A series has from 2 to 52 weeks.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.student_name} · {self.weeks} weeks from {self.first_start:%Y-%m-%d %H:%M} UTC"
+        )
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def week_start(self, week: int) -> datetime:
+        """Week `week`'s start as the recurrence names it (1 = the first): the first
+        session's wall-clock time that many weeks on, in the series' zone, aware."""
+        local = self.first_start.astimezone(self.zone).replace(tzinfo=None)
+        return (local + timedelta(weeks=week - 1)).replace(tzinfo=self.zone)
+
+    @property
+    def manage_token(self) -> str:
+        return tokens.token_for("series", self.manage_key)
+
+    @property
+    def api_path(self) -> str:
+        return f"/api/series/{self.manage_token}/"
+
+
 class Booking(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, related_name="bookings")
@@ -447,6 +535,11 @@ class Booking(models.Model):
     request_key = models.CharField(
         max_length=64, null=True, blank=True, unique=True, editable=False
     )
+    # The weekly series this session belongs to, and which week of it (1 = the first).
+    series = models.ForeignKey(
+        BookingSeries, null=True, blank=True, on_delete=models.PROTECT, related_name="bookings"
+    )
+    series_week = models.PositiveSmallIntegerField(null=True, blank=True)
     # What the cancellation policy gave back when the booking was cancelled (minor units).
     refund_amount = models.PositiveIntegerField(default=0)
     # The key of the student's manage link, which carries it signed (bookings.tokens).
@@ -498,6 +591,16 @@ class Booking(models.Model):
                 fields=["slot"],
                 condition=Q(status__in=ACTIVE_STATUSES),
                 name="one_active_booking_per_slot",
+            ),
+            # A week of a series is booked once: a second hold for it would be a
+            # second session at the same time.
+            models.UniqueConstraint(
+                fields=["series", "series_week"], name="one_booking_per_series_week"
+            ),
+            models.CheckConstraint(
+                name="booking_series_has_week",
+                condition=Q(series__isnull=True, series_week__isnull=True)
+                | Q(series__isnull=False, series_week__gte=1),
             ),
             models.CheckConstraint(
                 name="booking_pending_has_expiry",

@@ -32,10 +32,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from . import ics, zones
+from .calendar_links import booking_calendar_links
 from .ics import one_line, text_block
 from .models import (
     Actor,
     Booking,
+    BookingSeries,
     BookingStatus,
     Mode,
     Notification,
@@ -163,7 +165,18 @@ BOTH = (Recipient.STUDENT, Recipient.TUTOR)
 
 
 def notify_confirmed(booking: Booking, *, now: datetime) -> None:
+    """The confirmation to student and tutor, and the session's reminders. A weekly
+    series is confirmed in one go and told once: the first of its sessions to be
+    confirmed carries the confirmation (its invite is the whole series, see
+    _attach_invite); each session still gets its own reminders."""
     rows = _due_now(booking, NotificationKind.CONFIRMED, *BOTH, now=now, key="1")
+    if (
+        booking.series_id is not None
+        and Notification.objects.filter(
+            booking__series_id=booking.series_id, kind=NotificationKind.CONFIRMED
+        ).exists()
+    ):
+        rows = []
     _owe(booking, rows + _reminders(booking, now=now), now=now)
 
 
@@ -429,6 +442,10 @@ def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
         "refund_hours": tutor.full_refund_hours,
         "can_change": stands and now <= deadline,
         "minutes": int((end - start).total_seconds() // 60),
+        # "Add to Google Calendar / Outlook.com" (the confirmation); no manage link in them.
+        "calendar_links": booking_calendar_links(booking, start=start, end=end)
+        if to_student
+        else None,
         "old_when": _when(datetime.fromisoformat(ctx["old_start"]), reader_zone)
         if "old_start" in ctx
         else "",
@@ -521,6 +538,9 @@ def _attach_invite(message: EmailMultiAlternatives, n: Notification, *, to_stude
     the calendar as a part of the alternative (with its METHOD) and the same file as an
     invite.ics attachment. The tutor's: the feed's event as a PUBLISH attachment only,
     which no client adds by itself (the tutor's feed already holds it)."""
+    if (series := n.booking.series) is not None:
+        _attach_series_invite(message, n, series, to_student=to_student)
+        return
     version = ics.Version(
         start=datetime.fromisoformat(n.context["start"]),
         end=datetime.fromisoformat(n.context["end"]),
@@ -535,6 +555,28 @@ def _attach_invite(message: EmailMultiAlternatives, n: Notification, *, to_stude
         message.attach_alternative(calendar_part(invite, method=method), "text/calendar")
     attachment = calendar_part(invite, method=method, mimetype="application/ics")
     name = "session.ics" if for_tutor else "invite.ics"
+    attachment.add_header("Content-Disposition", "attachment", filename=name)
+    message.attach(attachment)
+
+
+def _attach_series_invite(
+    message: EmailMultiAlternatives, n: Notification, series: BookingSeries, *, to_student: bool
+) -> None:
+    """A session of a weekly series: every message carries the whole series as it
+    stands when sent (bookings.ics.series_calendar), so the student's calendar keeps
+    one recurring event whose exceptions follow each cancellation and move."""
+    sessions = list(
+        Booking.objects.filter(series=series)
+        .select_related("slot", "tutor", "offering")
+        .order_by("series_week")
+    )
+    for_tutor = not to_student
+    method = ics.series_method(sessions, for_tutor=for_tutor)
+    invite = ics.series_calendar(series, sessions, stamp=n.created_at, for_tutor=for_tutor)
+    if to_student:
+        message.attach_alternative(calendar_part(invite, method=method), "text/calendar")
+    attachment = calendar_part(invite, method=method, mimetype="application/ics")
+    name = "series.ics" if for_tutor else "invite.ics"
     attachment.add_header("Content-Disposition", "attachment", filename=name)
     message.attach(attachment)
 

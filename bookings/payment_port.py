@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
-    from .models import Booking
+    from .models import Booking, BookingSeries
 
 
 class PaymentPort(Protocol):
@@ -35,8 +35,19 @@ class PaymentPort(Protocol):
         """
         ...
 
+    def open_series_checkout(
+        self, series: "BookingSeries", bookings: "list[Booking]"
+    ) -> str | None:
+        """As open_checkout, for a weekly series: one payment for all its sessions."""
+        ...
+
+    def start_series_checkout(self, series: "BookingSeries") -> str:
+        """As start_checkout, for the one checkout of a weekly series."""
+        ...
+
     def checkout_url(self, booking: "Booking") -> str | None:
-        """The URL of the booking's open checkout, if it still has one."""
+        """The URL of the booking's open checkout (a series session's: the series'),
+        if it still has one."""
         ...
 
     def abandon_checkout(self, booking: "Booking") -> None:

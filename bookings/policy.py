@@ -7,12 +7,17 @@ enforce them, presenters and emails state them.
 
 from datetime import datetime, timedelta
 
-from .models import Actor, Booking, BookingStatus
+from .models import Actor, Booking, BookingStatus, Tutor
 
 
 def free_cancellation_until(booking: Booking) -> datetime:
     """The last moment a student's cancellation refunds in full (and a move is allowed)."""
-    return booking.slot.start - timedelta(hours=booking.tutor.full_refund_hours)
+    return slot_free_cancellation_until(tutor=booking.tutor, start=booking.slot.start)
+
+
+def slot_free_cancellation_until(*, tutor: Tutor, start: datetime) -> datetime:
+    """The same deadline for a time not booked yet (what the form and checkout state)."""
+    return start - timedelta(hours=tutor.full_refund_hours)
 
 
 def policy_refund(booking: Booking, *, actor: str, now: datetime) -> int:

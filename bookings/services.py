@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from . import notifications, sql, tokens, validation
 from .availability import Closed, Open, decide, slots_materialise
@@ -32,6 +33,7 @@ from .models import (
     Booking,
     BookingEvent,
     BookingId,
+    BookingSeries,
     BookingStatus,
     Mode,
     Offering,
@@ -91,6 +93,13 @@ def _locked(booking_id: BookingId) -> Booking:
     if not Booking.objects.select_for_update().filter(pk=booking_id).values_list("pk"):
         raise NotFound("No such booking.")
     return Booking.objects.select_related("slot", "tutor", "offering").get(pk=booking_id)
+
+
+def _series_changed(booking: Booking) -> None:
+    """A session of a weekly series changed: the series' invite (bookings.ics) gets a
+    higher SEQUENCE, so calendars take the new version of the whole series."""
+    if booking.series_id is not None:
+        BookingSeries.objects.filter(pk=booking.series_id).update(sequence=F("sequence") + 1)
 
 
 # --- holds --------------------------------------------------------------------------------
@@ -462,6 +471,8 @@ def booking_cancel(
             now=now,
             update_fields=("cancelled_at", "refund_amount", "sequence"),
         )
+        if booking.series_id:
+            _series_changed(booking)
         if refund:
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for the retry task, never a cancellation without its money.
@@ -531,6 +542,8 @@ def booking_reschedule(
                 booking.save(update_fields=["slot", "sequence", "updated_at"])
         except IntegrityError:
             raise SlotUnavailable(reason="booked") from None
+        if booking.series_id:
+            _series_changed(booking)
         BookingEvent.objects.create(
             booking=booking,
             from_status=booking.status,

@@ -55,3 +55,62 @@ def when(moment: datetime, zone: str, *, end: datetime | None = None, short: boo
     local = moment.astimezone(tz)
     until = f"–{end.astimezone(tz):%H:%M}" if end is not None else ""
     return f"{_day(local, short=short)}, {local:%H:%M}{until} {zone_label(zone)}"
+
+
+# Old names that are links to a current zone in the IANA database, yet still reported by
+# browsers (ICU keeps CLDR's older spellings: Chromium says "Asia/Calcutta") or found in
+# old settings. We show and store the current name. site.js keeps the same table (a test
+# checks that they agree).
+LEGACY_ZONES = {
+    "Africa/Asmera": "Africa/Asmara",
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Catamarca": "America/Argentina/Catamarca",
+    "America/Cordoba": "America/Argentina/Cordoba",
+    "America/Fort_Wayne": "America/Indiana/Indianapolis",
+    "America/Godthab": "America/Nuuk",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "America/Jujuy": "America/Argentina/Jujuy",
+    "America/Louisville": "America/Kentucky/Louisville",
+    "America/Mendoza": "America/Argentina/Mendoza",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Chongqing": "Asia/Shanghai",
+    "Asia/Chungking": "Asia/Shanghai",
+    "Asia/Dacca": "Asia/Dhaka",
+    "Asia/Harbin": "Asia/Shanghai",
+    "Asia/Istanbul": "Europe/Istanbul",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Macao": "Asia/Macau",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Asia/Tel_Aviv": "Asia/Jerusalem",
+    "Asia/Thimbu": "Asia/Thimphu",
+    "Asia/Ujung_Pandang": "Asia/Makassar",
+    "Asia/Ulan_Bator": "Asia/Ulaanbaatar",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "Etc/UCT": "UTC",
+    "Etc/UTC": "UTC",
+    "Etc/Universal": "UTC",
+    "Etc/Zulu": "UTC",
+    "Europe/Kiev": "Europe/Kyiv",
+    "Europe/Uzhgorod": "Europe/Kyiv",
+    "Europe/Zaporozhye": "Europe/Kyiv",
+    "Pacific/Enderbury": "Pacific/Kanton",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+    "Pacific/Samoa": "Pacific/Pago_Pago",
+    "Pacific/Truk": "Pacific/Chuuk",
+    "UCT": "UTC",
+    "US/Alaska": "America/Anchorage",
+    "US/Arizona": "America/Phoenix",
+    "US/Central": "America/Chicago",
+    "US/Eastern": "America/New_York",
+    "US/Hawaii": "Pacific/Honolulu",
+    "US/Mountain": "America/Denver",
+    "US/Pacific": "America/Los_Angeles",
+    "Universal": "UTC",
+    "Zulu": "UTC",
+}
+
+
+def canonical(name: str) -> str:
+    """The current IANA name of a zone: 'Asia/Calcutta' → 'Asia/Kolkata'."""
+    return LEGACY_ZONES.get(name, name)

@@ -106,14 +106,16 @@ def create_checkout_session(
     expires_at: datetime,
     success_url: str,
     cancel_url: str,
+    quantity: int = 1,
 ) -> CheckoutSession:
+    """`amount` is one unit's price; a weekly series buys `quantity` sessions."""
     try:
         session = _client().v1.checkout.sessions.create(
             params={
                 "mode": "payment",
                 "line_items": [
                     {
-                        "quantity": 1,
+                        "quantity": quantity,
                         "price_data": {
                             "currency": currency,
                             "unit_amount": amount,

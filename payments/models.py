@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 
-from bookings.models import Booking
+from bookings.models import Booking, BookingSeries
 
 
 class Provider(models.TextChoices):
@@ -47,6 +47,16 @@ class Payment(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    # A weekly series' one checkout pays for all its sessions: `booking` is then the
+    # series' first session (its checkout, for the one-per-booking rule) and `amount`
+    # the price of every session held.
+    series = models.ForeignKey(
+        BookingSeries,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+    )
     kind = models.CharField(
         max_length=16, choices=PaymentKind.choices, default=PaymentKind.CHECKOUT
     )
@@ -118,6 +128,11 @@ class RefundStatus(models.TextChoices):
 
 class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    # The session the money goes back for: a series' payment is refunded session by
+    # session (NULL for refunds of a whole payment: refused or late money).
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
     amount = models.PositiveIntegerField()
     reason = models.CharField(max_length=120)
     status = models.CharField(

@@ -6,7 +6,7 @@ from celery import Task
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from bookings.models import Booking
+from bookings.models import Booking, BookingSeries
 
 from . import services, tasks
 from .models import Payment, PaymentStatus
@@ -33,10 +33,22 @@ class PaymentsPort:
     def start_checkout(self, booking: Booking) -> str:
         return services.checkout_start(booking=booking, now=timezone.now()).checkout_url
 
-    def checkout_url(self, booking: Booking) -> str | None:
-        payment = (
-            Payment.objects.checkouts().filter(booking=booking, status=PaymentStatus.OPEN).first()
+    def open_series_checkout(self, series: BookingSeries, bookings: list[Booking]) -> str | None:
+        return (
+            services.checkout_open(booking=bookings[0], series_bookings=bookings).checkout_url
+            or None
         )
+
+    def start_series_checkout(self, series: BookingSeries) -> str:
+        payment = Payment.objects.checkouts().select_related("booking").get(series=series)
+        return services.checkout_start(booking=payment.booking, now=timezone.now()).checkout_url
+
+    def checkout_url(self, booking: Booking) -> str | None:
+        payments = Payment.objects.checkouts().filter(status=PaymentStatus.OPEN)
+        if booking.series_id:
+            payment = payments.filter(series_id=booking.series_id).first()
+        else:
+            payment = payments.filter(booking=booking).first()
         return payment.checkout_url if payment and payment.checkout_url else None
 
     def abandon_checkout(self, booking: Booking) -> None:

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 
+from bookings import series as booking_series
 from bookings import services as booking_services
 from bookings.errors import ApplicationError, PaymentUnavailable, SlotUnavailable
 from bookings.models import Actor, Booking, BookingId, BookingStatus
@@ -50,17 +51,19 @@ def _provider() -> str:
     raise PaymentUnavailable("Payments are not configured on this server.")
 
 
-def checkout_open(*, booking: Booking) -> Payment:
+def checkout_open(*, booking: Booking, series_bookings: list[Booking] | None = None) -> Payment:
     """Record the payment a fresh hold expects, inside the hold's own transaction.
 
     One INSERT, no network: the simulated checkout's URL is known at once (so a
     development hold needs nothing more); a Stripe payment gets its session from
-    checkout_start() after the commit.
+    checkout_start() after the commit. A weekly series (`series_bookings`, `booking`
+    the first of them) has one payment for the price of all its sessions.
     """
     payment = Payment(
         booking=booking,
+        series_id=booking.series_id if series_bookings else None,
         provider=_provider(),
-        amount=booking.price_amount,
+        amount=sum(b.price_amount for b in series_bookings or [booking]),
         currency=booking.currency,
     )
     if payment.provider == Provider.SIMULATED:
@@ -88,14 +91,21 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     if expires_at.microsecond:
         expires_at = expires_at.replace(microsecond=0) + timedelta(seconds=1)
     token = booking.manage_token
+    quantity = payment.amount // booking.price_amount if payment.series_id else 1
+    product = f"{booking.offering.title} with {booking.tutor.display_name}"
+    when = f"{booking.slot.start:%Y-%m-%d %H:%M} UTC"
+    if payment.series_id:
+        product = f"Weekly: {product}"
+        when = f"{quantity} weekly sessions from {when}"
     try:
         session = gateway.create_checkout_session(
             booking_id=str(booking.pk),
             payment_id=str(payment.pk),
             amount=booking.price_amount,
+            quantity=quantity,
             currency=booking.currency,
-            product_name=f"{booking.offering.title} with {booking.tutor.display_name}",
-            description=f"{booking.slot.start:%Y-%m-%d %H:%M} UTC, {booking.get_mode_display()}",
+            product_name=product,
+            description=f"{when}, {booking.get_mode_display()}",
             customer_email=booking.student_email,
             expires_at=expires_at,
             success_url=_absolute(reverse("payments:return", args=[token]))
@@ -124,9 +134,12 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
         raise PaymentUnavailable("The payment service sent no checkout page.", status=502)
     if expires_at != booking.hold_expires_at:
         # Only a hold still waiting: a very fast webhook may have confirmed it already.
-        Booking.objects.filter(pk=booking.pk, status=BookingStatus.PENDING_PAYMENT).update(
-            hold_expires_at=expires_at
-        )
+        held = Booking.objects.filter(status=BookingStatus.PENDING_PAYMENT)
+        if payment.series_id:
+            held = held.filter(series_id=payment.series_id)
+        else:
+            held = held.filter(pk=booking.pk)
+        held.update(hold_expires_at=expires_at)
         booking.hold_expires_at = expires_at
     payment.checkout_session_id = session.id
     payment.checkout_url = session.url
@@ -147,6 +160,15 @@ def checkout_abandon(*, booking_id: BookingId, now: datetime) -> None:
         Payment.objects.checkouts().filter(booking_id=booking_id, status=PaymentStatus.OPEN).first()
     )
     if payment is None:
+        return
+    if (
+        payment.series_id
+        and Booking.objects.filter(
+            series_id=payment.series_id, status=BookingStatus.PENDING_PAYMENT
+        ).exists()
+    ):
+        # One session of a series was dropped while the others still wait for the
+        # same checkout: it stays open for them (money for the dropped one goes back).
         return
     if payment.provider != Provider.STRIPE or not payment.checkout_session_id:
         Payment.objects.filter(pk=payment.pk, status=PaymentStatus.OPEN).update(
@@ -201,9 +223,10 @@ def payment_succeeded(
     Only the full price in the booking's currency confirms it; other money is refused
     and refunded in full, and student and tutor are told. If the booking can no longer
     be had (its hold expired and the slot was taken or closed, or it was cancelled),
-    the money goes back in full, automatically.
+    the money goes back in full, automatically. A weekly series' payment confirms all
+    its sessions; a session that can no longer be had gets its own price back.
     """
-    refund: Refund | None = None
+    refunds: list[Refund | None] = []
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("booking").get(pk=payment_id)
         if payment.status == PaymentStatus.PAID:
@@ -229,7 +252,17 @@ def payment_succeeded(
             ]
         )
         why = refused
-        if refused:
+        lost: list[tuple[Booking, str]] = []
+        if refused and payment.series_id:
+            booking_series.series_payment_refused(
+                series_id=payment.series_id,
+                anchor_id=payment.booking_id,
+                amount=payment.paid_amount,
+                currency=payment.received_currency,
+                why=refused,
+                now=now,
+            )
+        elif refused:
             booking_services.booking_payment_refused(
                 booking_id=payment.booking_id,
                 amount=payment.paid_amount,
@@ -237,6 +270,13 @@ def payment_succeeded(
                 why=refused,
                 own_checkout=payment.kind == PaymentKind.CHECKOUT,
                 now=now,
+            )
+        elif payment.series_id:
+            lost = booking_series.series_confirm(
+                series_id=payment.series_id,
+                now=now,
+                reason=f"paid ({source})",
+                data={"payment": str(payment.pk), "payment_intent": payment.payment_intent_id},
             )
         else:
             try:
@@ -252,24 +292,43 @@ def payment_succeeded(
                 # Cancelled while the student was paying: the money cannot buy anything.
                 why = "cancelled"
             if why:
-                # The student is told in the same transaction that records the money.
-                booking_services.booking_late_payment_refunded(
-                    booking_id=payment.booking_id, amount=payment.amount, why=why, now=now
-                )
-        if why:
+                lost = [(payment.booking, why)]
+        for booking, lost_why in lost:
+            # The student is told in the same transaction that records the money.
+            booking_services.booking_late_payment_refunded(
+                booking_id=booking.pk, amount=booking.price_amount, why=lost_why, now=now
+            )
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for refunds_retry, never money kept for nothing.
-            refund = refund_owe(
-                payment=payment,
-                amount=payment.paid_amount,
-                reason=f"refused: {refused}" if refused else "slot_unavailable",
+            refunds.append(
+                refund_owe(
+                    payment=payment,
+                    amount=booking.price_amount if payment.series_id else payment.paid_amount,
+                    reason="slot_unavailable",
+                    booking=booking if payment.series_id else None,
+                )
             )
-    if not why:
-        return Settlement(payment, "confirmed")
-    logger.warning("payment %s for booking %s refunded: %s", payment.pk, payment.booking_id, why)
-    if refund is not None and refund.status == RefundStatus.PENDING:
-        refund_send(refund_id=refund.pk)
-    return Settlement(payment, "refused" if refused else "refunded_late")
+        if refused:
+            refunds.append(
+                refund_owe(
+                    payment=payment, amount=payment.paid_amount, reason=f"refused: {refused}"
+                )
+            )
+    for refund in refunds:
+        if refund is not None and refund.status == RefundStatus.PENDING:
+            refund_send(refund_id=refund.pk)
+    if refused:
+        logger.warning("payment %s refused and refunded: %s", payment.pk, refused)
+        return Settlement(payment, "refused")
+    if lost:
+        logger.warning("payment %s: %d session(s) refunded, no longer free", payment.pk, len(lost))
+    everything_lost = bool(lost) and (
+        not payment.series_id
+        or not Booking.objects.filter(
+            series_id=payment.series_id, status=BookingStatus.CONFIRMED
+        ).exists()
+    )
+    return Settlement(payment, "refunded_late" if everything_lost else "confirmed")
 
 
 def payment_stray(
@@ -316,6 +375,11 @@ def payment_failed(*, payment_id: uuid.UUID | str, now: datetime, reason: str) -
         payment.status = PaymentStatus.FAILED
         payment.last_error = reason
         payment.save(update_fields=["status", "last_error", "updated_at"])
+    if payment.series_id:
+        booking_series.series_release(
+            series_id=payment.series_id, reason=reason, now=now, expire=False
+        )
+        return
     booking_services.booking_release(booking_id=payment.booking_id, reason=reason, now=now)
 
 
@@ -327,6 +391,11 @@ def checkout_expired(*, payment_id: uuid.UUID | str, now: datetime) -> None:
             return
         payment.status = PaymentStatus.EXPIRED
         payment.save(update_fields=["status", "updated_at"])
+    if payment.series_id:
+        booking_series.series_release(
+            series_id=payment.series_id, reason="checkout expired", now=now, expire=True
+        )
+        return
     booking_services.booking_expire(booking_id=payment.booking_id, now=now, force=True)
 
 
@@ -391,14 +460,19 @@ def payments_reconcile(*, now: datetime, older_than: timedelta = timedelta(minut
 # --- refunds --------------------------------------------------------------------------------
 
 
-def refund_owe(*, payment: Payment, amount: int, reason: str) -> Refund | None:
+def refund_owe(
+    *, payment: Payment, amount: int, reason: str, booking: Booking | None = None
+) -> Refund | None:
     """Record that `amount` of a paid payment goes back, without asking Stripe yet.
 
     Called inside the transaction of the change that makes the refund due, so the debt
     is stored exactly when the change is: if we crash before refund_send(), the retry
     task still finds it. The same (payment, reason) is owed once.
     """
-    key = f"refund-{payment.pk}-{reason}"
+    # A series' payment is refunded session by session: each session's refund is its own.
+    key = (
+        f"refund-{payment.pk}-{booking.pk}-{reason}" if booking else f"refund-{payment.pk}-{reason}"
+    )
     # No savepoint: nothing in here is caught and carried on from, and inside the
     # caller's transaction (where this runs) a savepoint would cost two round trips.
     with transaction.atomic(savepoint=False):
@@ -412,7 +486,7 @@ def refund_owe(*, payment: Payment, amount: int, reason: str) -> Refund | None:
         if amount <= 0:
             return None
         return Refund.objects.create(
-            payment=payment, amount=amount, reason=reason, idempotency_key=key
+            payment=payment, booking=booking, amount=amount, reason=reason, idempotency_key=key
         )
 
 
@@ -520,18 +594,30 @@ def refunds_retry(*, now: datetime, older_than: timedelta = timedelta(minutes=1)
 
 def refund_owe_for_booking(*, booking: Booking, amount: int, reason: str) -> Refund | None:
     """Inside a cancellation's transaction: record what its policy gives back."""
-    payment = Payment.objects.checkouts().filter(booking=booking, status=PaymentStatus.PAID).first()
+    paid = Payment.objects.checkouts().filter(status=PaymentStatus.PAID)
+    if booking.series_id:
+        # The series' one payment: this session's share of it goes back.
+        payment = paid.filter(series_id=booking.series_id).first()
+    else:
+        payment = paid.filter(booking=booking).first()
     if payment is None:
         logger.info("no paid payment for booking %s: nothing to refund", booking.pk)
         return None
-    return refund_owe(payment=payment, amount=amount, reason=reason)
+    return refund_owe(
+        payment=payment,
+        amount=amount,
+        reason=reason,
+        booking=booking if payment.series_id else None,
+    )
 
 
 def refunds_send(*, booking_id: BookingId) -> None:
     """After the commit: ask Stripe for every refund the booking is still owed."""
-    pending = Refund.objects.filter(
-        payment__booking_id=booking_id, status=RefundStatus.PENDING, stripe_refund_id__isnull=True
-    ).values_list("pk", flat=True)
+    pending = (
+        Refund.objects.filter(Q(payment__booking_id=booking_id) | Q(booking_id=booking_id))
+        .filter(status=RefundStatus.PENDING, stripe_refund_id__isnull=True)
+        .values_list("pk", flat=True)
+    )
     for pk in list(pending):
         refund_send(refund_id=pk)
 
@@ -550,7 +636,11 @@ def simulated_pay(*, payment: Payment, now: datetime) -> Settlement:
 def simulated_cancel(*, payment: Payment, now: datetime) -> None:
     if payment.provider != Provider.SIMULATED:
         raise ApplicationError("not_simulated", "This is not a simulated checkout.", status=404)
-    if payment.booking.status == BookingStatus.PENDING_PAYMENT:
+    if payment.series_id:
+        booking_series.series_release(
+            series_id=payment.series_id, reason="checkout cancelled", now=now, expire=False
+        )
+    elif payment.booking.status == BookingStatus.PENDING_PAYMENT:
         booking_services.booking_cancel(
             booking_id=payment.booking_id, actor=Actor.STUDENT, now=now, reason="checkout cancelled"
         )

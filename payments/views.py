@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bookings.api.throttles import link_throttled
 from bookings.errors import NotFound
 from bookings.selectors import booking_by_token
+from bookings.web.presenters import booking_page
 
 from . import gateway, services, webhooks
 from .models import Payment, PaymentStatus, Provider
@@ -72,8 +73,19 @@ def simulated_checkout(request: HttpRequest, payment_id: str) -> HttpResponse:
         else:
             services.simulated_cancel(payment=payment, now=now)
         return HttpResponseRedirect(payment.booking.manage_path)
+    booking = payment.booking
+    now = timezone.now()
+    # The same facts, times (student's zone) and money format as the booking form.
+    page = booking_page(booking, now=now)
+    expires = booking.hold_expires_at
     return render(
         request,
         "payments/simulated_checkout.html",
-        {"payment": payment, "booking": payment.booking},
+        {
+            "payment": payment,
+            "booking": booking,
+            "page": page,
+            "zone": page.zone,
+            "hold_expired": expires is not None and expires <= now,
+        },
     )

@@ -65,9 +65,8 @@ def error_body(
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(
-            error_body(exc.code, exc.message, exc.fields, exc.reason), status=exc.status
-        )
+        body = error_body(exc.code, exc.message, exc.fields, exc.reason)
+        return Response({**exc.extra, **body}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         messages: dict[str, Any] = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

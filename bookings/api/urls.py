@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from . import public, tutor
+from . import public, series, tutor
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -28,6 +28,14 @@ urlpatterns = [
         public.BookingInviteView.as_view(),
         name="booking-invite",
     ),
+    path("series/", series.SeriesCreateView.as_view(), name="series-create"),
+    path("series/<str:token>/", series.SeriesDetailView.as_view(), name="series-detail"),
+    path(
+        "series/<str:token>/cancel-rest/",
+        series.SeriesCancelRestView.as_view(),
+        name="series-cancel-rest",
+    ),
+    path("series/<str:token>/invite.ics", series.SeriesInviteView.as_view(), name="series-invite"),
     path("tutor/me/", tutor.ProfileView.as_view(), name="tutor-profile"),
     path("tutor/me/feed/rotate/", tutor.FeedRotateView.as_view(), name="tutor-feed-rotate"),
     path("tutor/", include(router.urls)),

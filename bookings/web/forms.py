@@ -7,7 +7,7 @@ from django import forms
 from django.db import models
 from django.db.models import QuerySet
 
-from bookings import validation
+from bookings import validation, zones
 from bookings.models import Mode, Offering, Tutor, is_timezone
 from bookings.money import ZERO_DECIMAL
 from bookings.selectors import SESSION_LISTS
@@ -151,7 +151,7 @@ class BookingForm(Form):
         cast(forms.ChoiceField, self.fields["mode"]).choices = modes
 
     def clean_student_timezone(self) -> str:
-        value: str = self.cleaned_data.get("student_timezone") or ""
+        value: str = zones.canonical(self.cleaned_data.get("student_timezone") or "")
         return value if is_timezone(value) else ""
 
 

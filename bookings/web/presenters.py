@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from bookings import selectors
+from bookings import selectors, zones
 from bookings.availability import Closed, RuleShape, local_to_utc
 from bookings.availability import rule_preview as rule_preview_slots
 from bookings.ics import map_link
@@ -29,13 +30,24 @@ from bookings.models import (
     is_timezone,
 )
 from bookings.money import format_money
+from bookings.policy import slot_free_cancellation_until
 from bookings.presenters import StudentLinks, booking_facts
 from bookings.selectors import OpenSlot
 
-# The picker shows today and the 27 days after it, in the visitor's zone.
+# The tutor's slot list shows today and the 27 days after it, in the tutor's zone.
 PICKER_DAYS = 28
-# Fetch a day more than the picker shows: "today" in Tokyo is already tomorrow in UTC.
-PICKER_FETCH = timedelta(days=PICKER_DAYS + 1)
+
+
+def horizon_days() -> int:
+    """The student's picker (and its no-JavaScript list) spans the whole materialised
+    horizon: today and the days after it, in the visitor's zone."""
+    return int(settings.SLOT_HORIZON_WEEKS) * 7
+
+
+def picker_fetch() -> timedelta:
+    """Fetch a day more than the picker shows: "today" in Tokyo is already tomorrow in UTC."""
+    return timedelta(days=horizon_days() + 1)
+
 
 # Currencies whose minor unit is the unit itself (Stripe's list, the common ones).
 
@@ -73,13 +85,27 @@ money = format_money
 
 
 def zone_or(value: str | None, fallback: str) -> str:
-    """A valid IANA zone name from user input, else the fallback."""
-    value = (value or "").strip()
-    return value if value and is_timezone(value) else fallback
+    """A valid IANA zone name from user input (its current name), else the fallback."""
+    value = zones.canonical((value or "").strip())
+    return value if value and is_timezone(value) else zones.canonical(fallback)
 
 
-def zone_choices(*extra: str) -> list[str]:
-    return sorted(set(COMMON_ZONES) | {z for z in extra if z})
+def zone_choices(*extra: str, now: datetime | None = None) -> list[tuple[str, str]]:
+    """The zone select's options without JavaScript, each with its local time and offset
+    now ("Europe/Berlin — 14:05, UTC+1"); the script offers every zone the same way."""
+    at = now or datetime.now(UTC)
+    names = sorted(set(COMMON_ZONES) | {zones.canonical(z) for z in extra if z})
+    return [(name, zone_option_label(name, at)) for name in names]
+
+
+def zone_option_label(name: str, now: datetime) -> str:
+    local = now.astimezone(zoneinfo.ZoneInfo(name))
+    offset = local.utcoffset() or timedelta()
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    utc = "UTC" if not minutes else f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+    return f"{name.replace('_', ' ')} — {local:%H:%M}, {utc}"
 
 
 def iso_utc(moment: datetime) -> str:
@@ -145,8 +171,10 @@ def by_day(rows: Iterable[Any], zone: zoneinfo.ZoneInfo, key: str = "start") -> 
 def picker_slots(
     *, tutor: Tutor, now: datetime, mode: str | None = None, duration: timedelta | None = None
 ) -> list[SlotRow]:
-    """The open slots of the picker's four weeks (optionally one mode and length)."""
-    items = selectors.open_slots(start=now, end=now + PICKER_FETCH, now=now, tutor=tutor, mode=mode)
+    """The open slots of the picker's horizon (optionally one mode and length)."""
+    items = selectors.open_slots(
+        start=now, end=now + picker_fetch(), now=now, tutor=tutor, mode=mode
+    )
     rows = [slot_row(item) for item in items]
     if mode:
         rows = [SlotRow(r.id, r.start, r.end, [m for m in r.modes if m.mode == mode]) for r in rows]
@@ -155,10 +183,14 @@ def picker_slots(
     return rows
 
 
-def picker_data(rows: Sequence[SlotRow]) -> dict[str, Any]:
-    """Everything the picker script needs, embedded in the page (no request per slot)."""
+def picker_data(rows: Sequence[SlotRow], *, refund_hours: int | None = None) -> dict[str, Any]:
+    """Everything the picker script needs, embedded in the page (no request per slot).
+
+    `refund_hours` (the tutor's free-cancellation window) lets the script mark the slots
+    that are already inside it."""
     return {
-        "days": PICKER_DAYS,
+        "days": horizon_days(),
+        "refund_hours": refund_hours,
         "slots": [
             {
                 "id": r.id,
@@ -174,8 +206,8 @@ def picker_data(rows: Sequence[SlotRow]) -> dict[str, Any]:
 def plain_days(
     rows: Sequence[SlotRow], *, zone: zoneinfo.ZoneInfo, mode: str, now: datetime
 ) -> list[Day]:
-    """The picker's days (today and 27 more, in `zone`) as a list, for no-JavaScript."""
-    last_day = now.astimezone(zone).date() + timedelta(days=PICKER_DAYS)
+    """The picker's days (the whole horizon, in `zone`) as a list, for no-JavaScript."""
+    last_day = now.astimezone(zone).date() + timedelta(days=horizon_days())
     rows = [r for r in rows if r.start.astimezone(zone).date() < last_day]
     if mode:
         rows = [r for r in rows if any(m.mode == mode for m in r.modes)]
@@ -244,6 +276,81 @@ def offering_rows(
     ]
 
 
+# --- the cancellation policy where it bites ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CancellationTerms:
+    """What bookings.policy means for one time, stated before and after booking it."""
+
+    until: datetime  # the last moment a cancellation refunds in full
+    label: str  # "Tue 3 Dec, 18:00 Berlin time": zones.when(), as the emails write it
+    free: bool  # that moment is still ahead
+    hours: int  # the tutor's window ("inside the 24-hour window")
+
+
+def cancellation_terms(
+    *, tutor: Tutor, start: datetime, zone: str, now: datetime
+) -> CancellationTerms:
+    until = slot_free_cancellation_until(tutor=tutor, start=start)
+    return CancellationTerms(
+        until=until,
+        label=zones.when(until, zone, short=True),
+        free=now <= until,
+        hours=tutor.full_refund_hours,
+    )
+
+
+# --- in person: the place and its own time --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceTime:
+    """Where an in-person session meets, and its time there (New York) for a student
+    who reads the page in another zone."""
+
+    name: str
+    address: str
+    map_url: str
+    start: datetime
+    end: datetime
+    zone: str
+    label: str  # "New York time"
+    differs: bool  # the student's zone shows another wall-clock time
+
+
+def place_time(
+    place: dict[str, str] | None, *, start: datetime, end: datetime, zone: str
+) -> PlaceTime | None:
+    if not place:
+        return None
+    here, there = zoneinfo.ZoneInfo(zone), zoneinfo.ZoneInfo(zones.PLACE_ZONE)
+    return PlaceTime(
+        name=place.get("name", ""),
+        address=place.get("address", ""),
+        map_url=map_link(place.get("address", "")),
+        start=start,
+        end=end,
+        zone=zones.PLACE_ZONE,
+        label=zones.zone_label(zones.PLACE_ZONE),
+        differs=start.astimezone(here).utcoffset() != start.astimezone(there).utcoffset(),
+    )
+
+
+def chosen_place(*, tutor: Tutor, chosen: SlotRow, zone: str, mode: str = "") -> PlaceTime | None:
+    """The meeting place of a slot offered in person (unless another mode was picked)."""
+    if mode and mode != Mode.IN_PERSON:
+        return None
+    if not any(m.mode == Mode.IN_PERSON for m in chosen.modes):
+        return None
+    offering = next(
+        (o for o in tutor.offerings.all() if o.mode == Mode.IN_PERSON and o.place), None
+    )
+    if offering is None:
+        return None
+    return place_time(offering.place, start=chosen.start, end=chosen.end, zone=zone)
+
+
 # --- a booking, as its student sees it -------------------------------------------------------
 
 
@@ -263,10 +370,13 @@ class BookingPage:
     can_reschedule: bool
     reschedule_closed_reason: str
     links: StudentLinks | None
+    terms: CancellationTerms
+    place_time: PlaceTime | None
 
 
 def booking_page(booking: Booking, *, now: datetime) -> BookingPage:
     facts = booking_facts(booking, now=now)
+    zone = zone_or(booking.student_timezone, booking.tutor.timezone)
     closed = ""
     if facts.state == "confirmed" and not facts.can_reschedule:
         closed = (
@@ -276,7 +386,7 @@ def booking_page(booking: Booking, *, now: datetime) -> BookingPage:
     return BookingPage(
         booking=booking,
         state=facts.state,
-        zone=zone_or(booking.student_timezone, booking.tutor.timezone),
+        zone=zone,
         price=money(booking.price_amount, booking.currency),
         refund=None
         if facts.refund_amount is None
@@ -288,6 +398,10 @@ def booking_page(booking: Booking, *, now: datetime) -> BookingPage:
         can_reschedule=facts.can_reschedule,
         reschedule_closed_reason=closed,
         links=facts.links,
+        terms=cancellation_terms(tutor=booking.tutor, start=booking.slot.start, zone=zone, now=now),
+        place_time=place_time(
+            facts.place, start=booking.slot.start, end=booking.slot.end, zone=zone
+        ),
     )
 
 

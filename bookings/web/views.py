@@ -32,6 +32,7 @@ from django.views.decorators.http import (
 from rest_framework.exceptions import Throttled
 
 from bookings import conditional, selectors, services
+from bookings.calendar_links import booking_calendar_links
 from bookings.api.throttles import (
     client_address,
     hold_rate_check,
@@ -134,7 +135,7 @@ def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
             "tutor": tutor,
             "offerings": presenters.offering_rows(tutor.offerings.all(), open_slots=rows),
             "zone": zone,
-            "zones": presenters.zone_choices(zone, tutor.timezone),
+            "zones": presenters.zone_choices(zone, tutor.timezone, now=now),
             "mode": mode,
             "modes": [(value, label) for value, label in Mode.choices if value in offered],
             "plain_view": plain_view,
@@ -142,13 +143,16 @@ def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
             "plain_days": presenters.plain_days(rows, zone=ZoneInfo(zone), mode=mode, now=now)
             if plain_view
             else [],
-            "picker": None if plain_view else presenters.picker_data(rows),
+            "picker": None
+            if plain_view
+            else presenters.picker_data(rows, refund_hours=tutor.full_refund_hours),
+            "horizon_weeks": settings.SLOT_HORIZON_WEEKS,
         },
     )
     if check:  # the page lists the picker's window from now; the plain list, whole days
         day_zone = ZoneInfo(zone) if plain_view else None
         starts = [row.start for row in rows]
-        check.tag(response, starts=starts, window=presenters.PICKER_FETCH, day_zone=day_zone)
+        check.tag(response, starts=starts, window=presenters.picker_fetch(), day_zone=day_zone)
     return response
 
 
@@ -180,7 +184,18 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     zone = presenters.zone_or(source.get("student_timezone") or source.get("tz"), tutor.timezone)
     mode = _mode(source.get("mode"))
     chosen = presenters.open_slot(tutor=tutor, slot_id=slot_id, now=now) if slot_id else None
-    context: dict[str, Any] = {"tutor": tutor, "zone": zone, "chosen": chosen}
+    context: dict[str, Any] = {
+        "tutor": tutor,
+        "zone": zone,
+        "chosen": chosen,
+        "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+        "horizon_weeks": settings.SLOT_HORIZON_WEEKS,
+    }
+    if chosen is not None:
+        context["terms"] = presenters.cancellation_terms(
+            tutor=tutor, start=chosen.start, zone=zone, now=now
+        )
+        context["place"] = presenters.chosen_place(tutor=tutor, chosen=chosen, zone=zone, mode=mode)
 
     if request.method == "GET":
         context["request_key"] = new_request_key()
@@ -295,6 +310,8 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     now = timezone.now()
     page = presenters.booking_page(booking, now=now)
     context: dict[str, Any] = {"page": page, "booking": booking, "zone": page.zone}
+    if page.state == "confirmed":
+        context["calendar"] = booking_calendar_links(booking)
     if page.state == "pending":
         context["payment_url"] = payment_port().checkout_url(booking)
     if page.state == "hold_expired":
@@ -380,6 +397,9 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
         target = presenters.open_slot(tutor=booking.tutor, slot_id=target_id, now=now)
         if target is not None and any(m.mode == booking.mode for m in target.modes):
             context["target"] = target
+            context["target_terms"] = presenters.cancellation_terms(
+                tutor=booking.tutor, start=target.start, zone=zone, now=now
+            )
             return render(request, "bookings/reschedule.html", context)
         problem = "Sorry, that time was just taken. Pick another one."
     rows = [
@@ -395,14 +415,17 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     plain_view = request.GET.get("view") == "list"
     context.update(
         {
-            "zones": presenters.zone_choices(zone, booking.tutor.timezone),
+            "zones": presenters.zone_choices(zone, booking.tutor.timezone, now=now),
             "problem": problem,
             "plain_view": plain_view,
-            "picker": None if plain_view else presenters.picker_data(rows),
+            "picker": None
+            if plain_view
+            else presenters.picker_data(rows, refund_hours=booking.tutor.full_refund_hours),
             "plain_days": presenters.plain_days(rows, zone=ZoneInfo(zone), mode="", now=now)
             if plain_view
             else [],
             "reschedule_url": student_links(booking).reschedule,
+            "horizon_weeks": settings.SLOT_HORIZON_WEEKS,
         }
     )
     return render(request, "bookings/reschedule.html", context)

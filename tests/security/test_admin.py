@@ -470,6 +470,7 @@ def tutor_form(tutor: Tutor, **changes: Any) -> dict[str, Any]:
         "min_notice_minutes": tutor.min_notice_minutes,
         "travel_buffer_minutes": tutor.travel_buffer_minutes,
         "full_refund_hours": tutor.full_refund_hours,
+        "max_series_weeks": tutor.max_series_weeks,
         "is_active": "on",
     }
     data.update(changes)

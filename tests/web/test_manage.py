@@ -53,7 +53,7 @@ def test_a_pending_booking_updates_itself_and_links_to_the_checkout(client, held
     assert f'data-poll="/api/bookings/{held.manage_token}/"' in html
     assert '<meta http-equiv="refresh" content="10">' in html
     assert 'href="http://testserver/payments/simulated/' in html
-    assert "holding this time for you until" in html
+    assert "Held for you until" in html
     assert "meet.example.com" not in html  # the call link comes with payment
 
 

@@ -57,17 +57,17 @@ def test_an_unknown_or_inactive_tutor_is_a_404(client, frozen, tutor):
     assert client.get("/t/ada/").status_code == 404
 
 
-def test_the_page_embeds_four_weeks_of_open_slots_as_data(
+def test_the_page_embeds_the_whole_horizon_of_open_slots_as_data(
     client, frozen, tutor, remote, in_person, now
 ):
     inside = [
         make_slot(tutor, now + timedelta(days=d), remote=remote, in_person=in_person)
-        for d in (1, 10, 27)
+        for d in (1, 10, 27, 54)
     ]
-    make_slot(tutor, now + timedelta(days=40), remote=remote)  # beyond four weeks
+    make_slot(tutor, now + timedelta(days=60), remote=remote)  # beyond the 8-week horizon
     make_slot(tutor, now + timedelta(hours=3), remote=remote)  # inside the 12 h notice
     data = picker(client.get("/t/ada/"))
-    assert data["days"] == 28
+    assert data["days"] == 56
     assert [s["id"] for s in data["slots"]] == [s.pk for s in inside]
     first = data["slots"][0]
     assert first["start"] == "2026-12-03T15:00:00Z"
