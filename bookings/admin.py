@@ -27,8 +27,10 @@ from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from . import services, validation
 from .availability import slots_materialise
@@ -39,6 +41,7 @@ from .models import (
     BlockedPeriod,
     Booking,
     BookingEvent,
+    BookingSeries,
     BookingStatus,
     Mode,
     Notification,
@@ -277,6 +280,7 @@ TUTOR_PATHS: dict[type[models.Model], str] = {
     BlockedPeriod: "tutor",
     Slot: "tutor",
     Booking: "tutor",
+    BookingSeries: "tutor",
     Notification: "booking__tutor",
 }
 
@@ -688,6 +692,60 @@ class BookingAdmin(ViewOnlyRows, TutorOwnedAdmin):
             queryset,
             lambda b: services.booking_mark_outcome(
                 booking_id=b.pk, status=BookingStatus.NO_SHOW, now=timezone.now()
+            ),
+        )
+
+
+@admin.register(BookingSeries)
+class BookingSeriesAdmin(ViewOnlyRows, TutorOwnedAdmin):
+    """Read only: a series is held, paid and cancelled through the site (bookings.series),
+    and each week is a Booking with its own actions. The student's link key is never shown."""
+
+    list_display = ["student_name", "student_email", "first_start", "weeks", "mode", "offering"]
+    list_filter = ["mode"]
+    search_fields = ["student_name", "student_email"]
+    fields = (
+        "tutor",
+        "offering",
+        "mode",
+        "student_name",
+        "student_email",
+        "student_timezone",
+        "weeks",
+        "first_start",
+        "timezone",
+        "sequence",
+        "created_at",
+        "sessions",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("tutor", "offering")
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        return []  # every field is read-only; the tutor's own name may show
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # students hold a series through the site, all weeks or none
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # its bookings are never hard-deleted, and they point at it
+
+    @admin.display(description="sessions")
+    def sessions(self, series: BookingSeries) -> str:
+        rows = series.bookings.select_related("slot").order_by("series_week")
+        return format_html_join(
+            mark_safe("<br>"),  # a constant
+            '<a href="{}">Week {}: {} UTC</a> ({})',
+            (
+                (
+                    reverse("admin:bookings_booking_change", args=[b.pk]),
+                    b.series_week,
+                    f"{b.slot.start:%Y-%m-%d %H:%M}",
+                    b.get_status_display(),
+                )
+                for b in rows
             ),
         )
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, CharField, UUIDField, Value
+from django.db.models import BigIntegerField, CharField, Q, UUIDField, Value
 
 from .models import (
     ACTIVE_STATUSES,
@@ -144,13 +144,27 @@ class Busy:
 
 
 def busy_bookings(
-    *, tutor_ids: Sequence[int], start: datetime, end: datetime, margin: timedelta
+    *,
+    tutor_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    margin: timedelta,
+    only: Sequence[tuple[datetime, datetime]] = (),
 ) -> list[Busy]:
     """Active bookings and busy times (the tutors' own calendars, Busy.elsewhere) of
-    these tutors that touch [start - margin, end + margin). One query: a UNION ALL of
-    the bookings and the busy_by_tutor_end_start index's rows."""
+    these tutors that touch [start - margin, end + margin), and (`only`) one of these
+    windows within it, give or take the margin. One query: a UNION ALL of the bookings
+    and the busy_by_tutor_end_start index's rows.
+
+    `only` is for a weekly series: ten one-hour windows across ten weeks would
+    otherwise read every booking of those ten weeks."""
+    near_slot, near = Q(), Q()
+    for lo, hi in only:
+        near_slot |= Q(slot__start__lt=hi + margin, slot__end__gt=lo - margin)
+        near |= Q(start__lt=hi + margin, end__gt=lo - margin)
     bookings = (
         Booking.objects.filter(
+            near_slot,
             tutor_id__in=tutor_ids,
             status__in=ACTIVE_STATUSES,
             slot__start__lt=end + margin,
@@ -161,7 +175,7 @@ def busy_bookings(
     )
     elsewhere = (
         BusyInterval.objects.filter(
-            tutor_id__in=tutor_ids, end__gt=start - margin, start__lt=end + margin
+            near, tutor_id__in=tutor_ids, end__gt=start - margin, start__lt=end + margin
         )
         .order_by()
         .annotate(
@@ -444,7 +458,7 @@ def rule_preview(
     holding = _Intervals.merged(
         (s.start, s.end)
         for s in rows_kept
-        if (s.source == SlotSource.ONE_OFF or s.pk in booked) and (s.start, s.end) not in own
+        if (s.source != SlotSource.RULE or s.pk in booked) and (s.start, s.end) not in own
     )
     rows: list[tuple[datetime, datetime, str]] = []
     for claimant, start, end, why in _claims(tutor, ordered, now=now, until=until, blocked=blocked):
@@ -482,6 +496,8 @@ def slots_materialise(
         active = _Intervals((s.start, s.end) for s in rows if s.removed_at is None)
         by_key: dict[tuple[datetime, datetime], Slot] = {}
         for s in rows:
+            if s.source == SlotSource.PRIVATE:
+                continue  # a requested time's slot is never a rule's to reuse
             # Prefer the active row when a withdrawn one shares its times.
             if s.removed_at is None or (s.start, s.end) not in by_key:
                 by_key[(s.start, s.end)] = s

@@ -75,7 +75,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import parse_etags
 from rest_framework.request import Request
 
-from .models import Slot, Tutor
+from .models import Slot, SlotSource, Tutor
 
 SALT = "bookings.conditional.slot-list"
 PUBLIC = "public, no-cache"
@@ -139,6 +139,8 @@ class SlotListTag:
                 Slot.objects.filter(
                     tutor_id=self.tutor.pk, removed_at__isnull=True, start__gte=self.now + window
                 )
+                # Private slots never enter a public list: their starts must not shape it.
+                .exclude(source=SlotSource.PRIVATE)
                 .order_by("start")
                 .values_list("start", flat=True)
                 .first()

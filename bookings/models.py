@@ -315,6 +315,9 @@ class BlockedPeriod(models.Model):
 class SlotSource(models.TextChoices):
     RULE = "rule", "Weekly rule"
     ONE_OFF = "one_off", "One-off"
+    # Made for one student's time request (TimeRequest.slot): listed nowhere public,
+    # held only through the request's private link (bookings/time_requests.py).
+    PRIVATE = "private", "Private (a requested time)"
 
 
 class SlotRemoval(models.TextChoices):
@@ -785,3 +788,171 @@ class BusyInterval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tutor} busy {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M} UTC"
+
+
+# --- requested times (issue 14, bookings/time_requests.py) ----------------------------------
+
+# The most times one request may propose.
+MAX_REQUESTED_TIMES = 3
+
+
+class TimeRequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the tutor"
+    ACCEPTED = "accepted", "Accepted: private slot offered"
+    DECLINED = "declined", "Declined"
+    EXPIRED = "expired", "Expired"
+
+
+class TimeRequest(models.Model):
+    """A student's "none of the listed times fit: could you do one of these?".
+
+    Up to three proposed starts (UTC; the session lasts the offering's duration). The
+    tutor accepts one, which makes a private one-off slot (`slot`, source PRIVATE) that
+    only the link behind `offer_key` (bookings.tokens, purpose "offer") can hold, until
+    `offer_expires_at`; or declines with a message. Pending requests whose times have
+    all passed, and offers nobody held in time, expire (the beat sweep).
+    """
+
+    tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, related_name="time_requests")
+    offering = models.ForeignKey(Offering, on_delete=models.PROTECT, related_name="+")
+    student_name = models.CharField(max_length=120)
+    # Stored lower-cased: the per-email limit on pending requests counts by it.
+    student_email = models.EmailField()
+    student_timezone = models.CharField(
+        max_length=64, blank=True, default="", validators=[validate_timezone]
+    )
+    note = models.TextField(blank=True, max_length=2000)
+    time_1 = models.DateTimeField()
+    time_2 = models.DateTimeField(null=True, blank=True)
+    time_3 = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=TimeRequestStatus.choices, default=TimeRequestStatus.PENDING
+    )
+    # Which proposed time the tutor accepted (1 to 3).
+    accepted_choice = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The private slot an acceptance made: one request, one slot (unique).
+    slot = models.OneToOneField(
+        Slot, null=True, blank=True, on_delete=models.PROTECT, related_name="time_request"
+    )
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    decline_message = models.TextField(blank=True, max_length=2000)
+    # Who asked, as a keyed digest of their network address (services.client_digest).
+    client_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    offer_key = models.CharField(max_length=32, unique=True, default=tokens.new_key, editable=False)
+    created_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tutor", "status"], name="timerequest_tutor_status"),
+            models.Index(
+                fields=["student_email"],
+                name="timerequest_pending_by_email",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["client_digest"],
+                name="timerequest_pending_by_client",
+                condition=Q(status="pending"),
+            ),
+        ]
+        constraints = [
+            # Accepted means exactly one chosen time, its private slot and an offer that
+            # ends; nothing else carries a slot, a choice or an offer.
+            models.CheckConstraint(
+                name="timerequest_accepted_has_offer",
+                condition=(
+                    Q(status="accepted")
+                    & Q(slot__isnull=False)
+                    & Q(accepted_choice__gte=1)
+                    & Q(accepted_choice__lte=MAX_REQUESTED_TIMES)
+                    & Q(offer_expires_at__isnull=False)
+                )
+                | (~Q(status="accepted") & Q(accepted_choice__isnull=True))
+                | Q(status="expired", slot__isnull=False, accepted_choice__isnull=False),
+                violation_error_message="An accepted request names its time and private slot.",
+            ),
+            models.CheckConstraint(
+                name="timerequest_pending_has_no_slot",
+                condition=~Q(status__in=["pending", "declined"]) | Q(slot__isnull=True),
+            ),
+            models.CheckConstraint(
+                name="timerequest_times_distinct",
+                condition=(Q(time_2__isnull=True) | ~Q(time_2=models.F("time_1")))
+                & (
+                    Q(time_3__isnull=True)
+                    | (~Q(time_3=models.F("time_1")) & ~Q(time_3=models.F("time_2")))
+                ),
+            ),
+            models.CheckConstraint(
+                name="timerequest_times_in_order",
+                condition=Q(time_3__isnull=True) | Q(time_2__isnull=False),
+                violation_error_message="Proposed times fill time_1, time_2, time_3 in order.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_name} asks {self.tutor} ({self.status})"
+
+    @property
+    def times(self) -> list[datetime]:
+        return [t for t in (self.time_1, self.time_2, self.time_3) if t is not None]
+
+    @property
+    def accepted_time(self) -> datetime | None:
+        if self.accepted_choice is None:
+            return None
+        return self.times[self.accepted_choice - 1]
+
+    @property
+    def offer_token(self) -> str:
+        return tokens.token_for("offer", self.offer_key)
+
+    @property
+    def offer_path(self) -> str:
+        return f"/offer/{self.offer_token}/"
+
+    @property
+    def offer_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + self.offer_path
+
+
+class TimeRequestEmailKind(models.TextChoices):
+    RECEIVED = "received", "New request (to the tutor)"
+    OFFERED = "offered", "Time offered (private link)"
+    DECLINED = "declined", "Request declined"
+
+
+class TimeRequestEmail(models.Model):
+    """The outbox of the request emails: like Notification (claimed pending → sending,
+    retried with backoff), for messages about a request rather than a booking. One per
+    request and kind (unique), so answering twice never emails twice."""
+
+    request = models.ForeignKey(TimeRequest, on_delete=models.PROTECT, related_name="emails")
+    kind = models.CharField(max_length=16, choices=TimeRequestEmailKind.choices)
+    due_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=16, choices=NotificationState.choices, default=NotificationState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(
+        max_length=255, unique=True, default=new_message_id, editable=False
+    )
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["due_at"], name="timerequestemail_pending", condition=Q(state="pending")
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "kind"], name="one_email_per_request_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for request {self.request_id} ({self.state})"

@@ -476,7 +476,38 @@ def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
     }
     if to_student:
         context["manage_url"] = booking.manage_url
+    if booking.series_id is not None and n.kind in SERIES_SUMMARY:
+        context["series"] = _series_summary(booking, reader_zone=reader_zone)
+        context["series"]["confirmation"] = n.kind == NotificationKind.CONFIRMED
     return context
+
+
+# Messages about a week of a series that list the whole series, as it stands when sent.
+SERIES_SUMMARY = {NotificationKind.CONFIRMED, NotificationKind.CANCELLED}
+
+
+def _series_summary(booking: Booking, *, reader_zone: str) -> dict[str, Any]:
+    """The series `booking` is a week of: its sessions (lapsed holds were never any),
+    each in the reader's zone with its status, how many, and the one payment's total."""
+    sessions = list(
+        Booking.objects.filter(series_id=booking.series_id)
+        .exclude(status=BookingStatus.EXPIRED)
+        .select_related("slot")
+        .order_by("series_week")
+    )
+    return {
+        "count": len(sessions),
+        "total": format_money(sum(b.price_amount for b in sessions), booking.currency),
+        "sessions": [
+            {
+                "week": b.series_week,
+                "when": zones.when(b.slot.start, reader_zone, short=True),
+                "cancelled": b.status == BookingStatus.CANCELLED,
+                "this": b.pk == booking.pk,
+            }
+            for b in sessions
+        ],
+    }
 
 
 def _subject(n: Notification, context: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ the two that only write rows (open_checkout, refund_owe) are called inside the
 transaction of the change they belong to, so the record exists exactly when it does.
 """
 
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -57,6 +58,12 @@ class PaymentPort(Protocol):
     def refund_owe(self, booking: "Booking", *, amount: int, reason: str) -> None:
         """Inside the cancellation's transaction (no network): record that `amount`
         (minor units) goes back, so a crash before refunds_send() loses nothing."""
+        ...
+
+    def prepaid_cancelled(self, booking: "Booking", *, refundable: bool, now: datetime) -> bool:
+        """Inside the cancellation's transaction (no network): if the booking was paid
+        in advance (a package credit), give the credit back when the policy would refund
+        (`refundable`) and answer True: then no money goes back."""
         ...
 
     def refunds_send(self, booking: "Booking") -> None:

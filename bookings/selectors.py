@@ -24,6 +24,7 @@ from .models import (
     Mode,
     Offering,
     Slot,
+    SlotSource,
     Tutor,
 )
 
@@ -50,9 +51,12 @@ def open_slots(
     read without joins: a tutor has a handful of offerings, so attaching them in Python
     is far cheaper than building three model instances per row from a wide join.
     """
-    qs = Slot.objects.filter(
-        removed_at__isnull=True, start__gte=max(start, now), start__lt=end
-    ).only(*SLOT_COLUMNS)
+    qs = (
+        Slot.objects.filter(removed_at__isnull=True, start__gte=max(start, now), start__lt=end)
+        # A requested time's private slot is for its link only (bookings.time_requests).
+        .exclude(source=SlotSource.PRIVATE)
+        .only(*SLOT_COLUMNS)
+    )
     if tutor is not None:
         qs = qs.filter(tutor=tutor)
     if mode == Mode.REMOTE:
@@ -212,7 +216,9 @@ def tutor_bookings(
     start_to: datetime | None = None,
     mode: str | None = None,
 ) -> QuerySet[Booking]:
-    qs = Booking.objects.filter(tutor=tutor).select_related("slot", "offering", "tutor")
+    # The series (a join, not a query per row): the tutor's answers name each
+    # session's series and week.
+    qs = Booking.objects.filter(tutor=tutor).select_related("slot", "offering", "tutor", "series")
     if statuses:
         qs = qs.filter(status__in=statuses)
     if start_from:
@@ -318,11 +324,29 @@ def tutor_fresh(*, tutor: Tutor) -> Tutor:
     return Tutor.objects.get(pk=tutor.pk)
 
 
+def series_sessions_prefetch() -> Prefetch:
+    """Each listed booking's series with its sessions week by week (one query for a
+    whole page, whatever its series): `booking.series.sessions`. Lapsed holds were
+    never sessions and are left out."""
+    return Prefetch(
+        "series__bookings",
+        queryset=Booking.objects.exclude(status=BookingStatus.EXPIRED)
+        .select_related("slot")
+        .order_by("series_week"),
+        to_attr="sessions",
+    )
+
+
 def tutor_booking(*, tutor: Tutor, booking_id: str) -> Booking:
-    """One of the tutor's bookings with its status history, or NotFound."""
+    """One of the tutor's bookings with its status history and, for a week of a series,
+    the series' other sessions; or NotFound."""
     events = Prefetch("events", queryset=BookingEvent.objects.order_by("at", "id"))
     try:
-        return tutor_bookings(tutor=tutor).prefetch_related(events).get(pk=booking_id)
+        return (
+            tutor_bookings(tutor=tutor)
+            .prefetch_related(events, series_sessions_prefetch())
+            .get(pk=booking_id)
+        )
     except (Booking.DoesNotExist, ValueError, ValidationError):
         raise NotFound("No such booking.") from None
 
@@ -347,9 +371,14 @@ def tutor_sessions(*, tutor: Tutor, show: str, now: datetime, query: str = "") -
     past: sessions that have started (confirmed, completed, no-show), latest first;
     cancelled: paid sessions that were cancelled, latest cancellation first;
     all: every session that was paid for or is being paid for, latest first.
-    A page of any of them is two queries (its count, its rows with slot and offering).
+    A page of any of them is two queries (its count, its rows with slot, offering and
+    series), and a third when a session on it is part of a series (the series' sessions).
     """
-    rows = Booking.objects.filter(tutor=tutor).select_related("slot", "offering")
+    rows = (
+        Booking.objects.filter(tutor=tutor)
+        .select_related("slot", "offering", "series")
+        .prefetch_related(series_sessions_prefetch())
+    )
     if show == "upcoming":
         today = datetime.combine(now.astimezone(tutor.zone).date(), time(), tutor.zone)
         rows = rows.filter(status__in=ACTIVE_STATUSES, slot__start__gte=today).order_by(
@@ -476,6 +505,7 @@ def tutor_offerings_with_slots(*, tutor: Tutor, now: datetime) -> set[int]:
     """The offerings some upcoming slot of the tutor's sells (the others cannot be booked)."""
     pairs = (
         Slot.objects.filter(tutor=tutor, removed_at__isnull=True, start__gt=now)
+        .exclude(source=SlotSource.PRIVATE)
         .order_by()
         .values_list("remote_offering_id", "in_person_offering_id")
         .distinct()

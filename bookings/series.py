@@ -30,6 +30,7 @@ from .models import (
     BookingSeries,
     BookingStatus,
     Slot,
+    SlotSource,
     Tutor,
 )
 from .payment_port import payment_port
@@ -131,6 +132,7 @@ def series_weeks(first: Slot, *, weeks: int, skip: Iterable[date] = ()) -> list[
         s.start: s
         for s in Slot.objects.select_related("tutor", "remote_offering", "in_person_offering")
         .filter(tutor_id=first.tutor_id, start__in=starts, removed_at__isnull=True)
+        .exclude(source=SlotSource.PRIVATE)  # a requested time's: its link only
         .order_by()
     }
     return [Week(n, wall, start, slots.get(start) if start else None) for n, wall, start in asked]
@@ -153,6 +155,7 @@ def _conflicts(
         start=slots[0][1].start,
         end=slots[-1][1].end,
         margin=tutor.travel_buffer,
+        only=[(slot.start, slot.end) for _, slot in slots],
     )
     for week, slot in slots:
         slot.tutor = tutor  # the locked row: one tutor, read once

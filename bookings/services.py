@@ -113,14 +113,23 @@ def _offering_or_refuse(decision: Open | Closed, mode: str) -> Offering:
 
 
 def _slot_for_booking(
-    slot_id: int, mode: str, *, lock_tutor: bool = False, lock_keys: Sequence[str] = ()
+    slot_id: int,
+    mode: str,
+    *,
+    lock_tutor: bool = False,
+    lock_keys: Sequence[str] = (),
+    private: bool = False,
 ) -> Slot:
     """The slot a student asked for, with clear field errors for what can never work.
 
     `lock_tutor` also locks the slot's tutor row in the same query (holds serialise
     per tutor, see booking_hold), after the advisory `lock_keys` (see sql.slot_with_tutor).
+    A private slot (a requested time, bookings.time_requests) exists only for a caller
+    that came through its link (`private`): for anyone else it is no slot at all.
     """
     slot = sql.slot_with_tutor(slot_id, lock_tutor=lock_tutor, lock_keys=lock_keys)
+    if slot is not None and slot.source == SlotSource.PRIVATE and not private:
+        slot = None
     if slot is None or not slot.tutor.is_active:
         raise ApplicationError(
             "invalid", "That slot does not exist.", fields={"slot": ["No such slot."]}
@@ -175,9 +184,12 @@ def _hold_row(
     student_timezone: str,
     client: str,
     request_key: str | None,
+    checkout: bool = True,
+    private: bool = False,
 ) -> tuple[Booking, str | None]:
     """The hold's transaction: the booking row, its event and its payment row. Returns
-    the booking and its checkout URL when that needs no network call (else None)."""
+    the booking and its checkout URL when that needs no network call (else None).
+    `checkout` False: paid in advance (booking_hold_prepaid), no payment row."""
     email = student_email.strip().lower()
     digest = client_digest(client)
     with transaction.atomic():
@@ -190,6 +202,7 @@ def _hold_row(
             mode,
             lock_tutor=True,
             lock_keys=[f"email:{email}", f"client:{digest}" if digest else ""],
+            private=private,
         )
         around = sql.busy_around(
             slot,
@@ -255,7 +268,7 @@ def _hold_row(
             at=now,
         )
         # The payment row belongs to the hold: created in the same transaction.
-        url = payment_port().open_checkout(booking)
+        url = payment_port().open_checkout(booking) if checkout else None
     return booking, url
 
 
@@ -270,6 +283,7 @@ def booking_hold(
     student_timezone: str = "",
     client: str = "",
     request_key: str | None = None,
+    private: bool = False,
 ) -> Hold:
     """Hold a slot for a student until hold_expires_at, and open the checkout they pay at.
 
@@ -278,7 +292,9 @@ def booking_hold(
     key again answers with the hold it already made (a double tap, Back and resend).
     The checkout is opened after the hold's transaction (a network call); if the
     provider is down or refuses, the hold is released again so nothing is left
-    half-made, and PaymentUnavailable reaches the caller.
+    half-made, and PaymentUnavailable reaches the caller. `private`: the caller came
+    through a requested time's private link (time_requests.offer_hold), the only way
+    to hold a private slot.
     """
     if request_key:
         earlier = hold_for_request(request_key)
@@ -295,6 +311,7 @@ def booking_hold(
             student_timezone=student_timezone,
             client=client,
             request_key=request_key,
+            private=private,
         )
     except IntegrityError:
         # The same form sent twice at once: the other request made the hold.
@@ -310,6 +327,46 @@ def booking_hold(
             booking_release(booking_id=booking.pk, reason="checkout_failed", now=now)
             raise
     return Hold(booking=booking, payment_url=url)
+
+
+def booking_hold_prepaid(
+    *,
+    slot_id: int,
+    mode: str,
+    student_name: str,
+    student_email: str,
+    now: datetime,
+    reason: str,
+    data: dict[str, Any] | None = None,
+    notes: str = "",
+    student_timezone: str = "",
+    client: str = "",
+) -> Booking:
+    """Hold and confirm at once a booking paid in advance (a prepaid package credit):
+    the same locks, limits and availability decision as booking_hold, no checkout.
+
+    Call it inside the transaction that takes the payment (the caller has locked what
+    pays and records the spend there), so the booking and its payment commit together
+    or not at all.
+    """
+    try:
+        with transaction.atomic():
+            booking, _ = _hold_row(
+                slot_id=slot_id,
+                mode=mode,
+                student_name=student_name,
+                student_email=student_email,
+                now=now,
+                notes=notes,
+                student_timezone=student_timezone,
+                client=client,
+                request_key=None,
+                checkout=False,
+            )
+            return booking_confirm(booking_id=booking.pk, now=now, reason=reason, data=data)
+    except IntegrityError:
+        # The partial unique index / exclusion constraint caught a race the check missed.
+        raise SlotUnavailable(reason="booked") from None
 
 
 def hold_for_request(request_key: str) -> Hold | None:
@@ -459,6 +516,12 @@ def booking_cancel(
             )
         was_held = booking.status == BookingStatus.PENDING_PAYMENT
         refund = policy_refund(booking, actor=actor, now=now)
+        # Paid with a prepaid credit (packages): within the policy the credit goes
+        # back instead of money; outside it, the credit stays spent.
+        if not was_held and payment_port().prepaid_cancelled(
+            booking, refundable=refund > 0, now=now
+        ):
+            refund = 0
         booking.cancelled_at = now
         booking.refund_amount = refund
         booking.sequence += 1
@@ -764,9 +827,15 @@ def block_delete(*, block: BlockedPeriod, now: datetime) -> None:
 
 
 def slot_create_one_off(
-    *, tutor: Tutor, start: datetime, offerings: list[Offering], now: datetime
+    *,
+    tutor: Tutor,
+    start: datetime,
+    offerings: list[Offering],
+    now: datetime,
+    source: str = SlotSource.ONE_OFF,
 ) -> Slot:
-    """A single extra slot, outside the weekly rules."""
+    """A single extra slot, outside the weekly rules (`source` PRIVATE: a requested
+    time's, see bookings.time_requests)."""
     _check_offerings(tutor, offerings)
     if start <= now:
         raise ApplicationError(
@@ -795,7 +864,7 @@ def slot_create_one_off(
                 tutor=tutor,
                 start=start,
                 end=end,
-                source=SlotSource.ONE_OFF,
+                source=source,
                 remote_offering=by_mode.get(Mode.REMOTE),
                 in_person_offering=by_mode.get(Mode.IN_PERSON),
             )
@@ -841,12 +910,15 @@ TUTOR_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "blockedperiod": ("view", "add", "delete"),
         "slot": ("view", "change"),
         "booking": ("view", "change"),
+        "bookingseries": ("view",),
         "bookingevent": ("view",),
         "notification": ("view", "change"),
     },
     # Their own payments and refunds only (payments/admin.py); Stripe's events are not
     # tied to one tutor and carry other tutors' students: superusers only.
     "payments": {"payment": ("view",), "refund": ("view",)},
+    # Their own packages (packages/admin.py); purchases and their ledgers read only.
+    "packages": {"package": ("view", "add", "change"), "purchase": ("view",), "entry": ("view",)},
 }
 
 

@@ -8,7 +8,7 @@ bookings imports it back. The outbox queues deliver_notification by its name
 from celery import shared_task
 from django.utils import timezone
 
-from . import housekeeping, notifications, services
+from . import housekeeping, notifications, services, time_requests
 
 
 @shared_task(name="bookings.tasks.expire_holds")
@@ -45,3 +45,23 @@ def send_due_notifications() -> dict[str, int]:
 @shared_task(name="bookings.tasks.prune_notifications")
 def prune_notifications() -> int:
     return housekeeping.notifications_prune(now=timezone.now(), budget_seconds=60)
+
+
+# --- requested times (bookings/time_requests.py) ---
+
+
+@shared_task(name="bookings.tasks.expire_time_requests")
+def expire_time_requests() -> int:
+    return time_requests.time_requests_expire(now=timezone.now())
+
+
+@shared_task(
+    name="bookings.tasks.deliver_request_email", acks_late=True, reject_on_worker_lost=True
+)
+def deliver_request_email(email_id: int) -> str:
+    return time_requests.deliver(email_id, now=timezone.now())
+
+
+@shared_task(name="bookings.tasks.send_due_request_emails", acks_late=True)
+def send_due_request_emails() -> dict[str, int]:
+    return time_requests.emails_sweep(now=timezone.now())

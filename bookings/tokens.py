@@ -30,7 +30,7 @@ from typing import Literal
 
 from django.core import signing
 
-Purpose = Literal["manage", "feed", "series"]
+Purpose = Literal["manage", "feed", "series", "offer", "package"]
 
 KEY_LENGTH = 22  # len(secrets.token_urlsafe(16)): 128 random bits
 LEGACY_LENGTH = 43  # len(secrets.token_urlsafe(32)), the tokens made before 0012

@@ -15,6 +15,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # The tutor's own calendars: /tutor/calendars/ and /api/tutor/calendars/.
     path("", include("calendars.urls")),
+    # Prepaid packages: /api/packages/..., /tutor/packages/, /p/<token>/ (packages app).
+    path("api/packages/", include("packages.api_urls")),
+    path("", include("packages.urls")),
     path("api/", include("bookings.api.urls")),
     path("payments/", include("payments.urls")),
     path("calendar/<str:token>.ics", tutor_feed, name="tutor-feed"),

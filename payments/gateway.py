@@ -96,7 +96,7 @@ def _fail(exc: stripe.StripeError) -> GatewayError:
 
 def create_checkout_session(
     *,
-    booking_id: str,
+    booking_id: str | None,
     payment_id: str,
     amount: int,
     currency: str,
@@ -108,7 +108,10 @@ def create_checkout_session(
     cancel_url: str,
     quantity: int = 1,
 ) -> CheckoutSession:
-    """`amount` is one unit's price; a weekly series buys `quantity` sessions."""
+    """`amount` is one unit's price; a weekly series buys `quantity` sessions. A
+    purchase (no `booking_id`) is named by its payment alone."""
+    reference = booking_id or payment_id
+    metadata = {"booking_id": booking_id} if booking_id else {"purchase_payment_id": payment_id}
     try:
         session = _client().v1.checkout.sessions.create(
             params={
@@ -123,17 +126,17 @@ def create_checkout_session(
                         },
                     }
                 ],
-                "client_reference_id": booking_id,
+                "client_reference_id": reference,
                 # payment_id lets a webhook recognise our own session even if we
                 # crashed before storing its id (see webhooks._payment_for_session).
-                "metadata": {"booking_id": booking_id, "payment_id": payment_id},
-                "payment_intent_data": {"metadata": {"booking_id": booking_id}},
+                "metadata": {**metadata, "payment_id": payment_id},
+                "payment_intent_data": {"metadata": metadata},
                 "customer_email": customer_email,
                 "expires_at": int(expires_at.timestamp()),
                 "success_url": success_url,
                 "cancel_url": cancel_url,
             },
-            options={"idempotency_key": f"checkout-{booking_id}"},
+            options={"idempotency_key": f"checkout-{reference}"},
         )
     except stripe.StripeError as exc:
         raise _fail(exc) from exc

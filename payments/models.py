@@ -29,6 +29,9 @@ class PaymentKind(models.TextChoices):
     # A paid checkout session that names this booking but is not the one we opened for
     # it: recorded so its refund has a row to hang on, never able to confirm.
     STRAY = "stray", "Stray money (not the booking's checkout)"
+    # A checkout for something bought ahead of any booking (a prepaid package: see
+    # payments/purchase_port.py): no booking; what it buys is granted by the port.
+    PURCHASE = "purchase", "A prepaid purchase's checkout"
 
 
 class PaymentQuerySet(models.QuerySet["Payment"]):
@@ -46,7 +49,10 @@ class Payment(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    # Null only for a purchase (kind=purchase), which pays for no booking.
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
     # A weekly series' one checkout pays for all its sessions: `booking` is then the
     # series' first session (its checkout, for the one-per-booking rule) and `amount`
     # the price of every session held.
@@ -95,6 +101,11 @@ class Payment(models.Model):
                 fields=["booking"],
                 condition=Q(kind="checkout"),
                 name="one_checkout_per_booking",
+            ),
+            models.CheckConstraint(
+                name="payment_has_booking_unless_purchase",
+                condition=Q(kind="purchase", booking__isnull=True)
+                | (~Q(kind="purchase") & Q(booking__isnull=False)),
             ),
             models.CheckConstraint(
                 name="payment_refund_not_above_received",

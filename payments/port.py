@@ -1,6 +1,7 @@
 """The booking core's payment port (bookings/payment_port.py), implemented with Stripe."""
 
 import logging
+from datetime import datetime
 
 from celery import Task
 from django.utils import timezone
@@ -41,6 +42,7 @@ class PaymentsPort:
 
     def start_series_checkout(self, series: BookingSeries) -> str:
         payment = Payment.objects.checkouts().select_related("booking").get(series=series)
+        assert payment.booking is not None  # noqa: S101 - a series' payment has its first session
         return services.checkout_start(booking=payment.booking, now=timezone.now()).checkout_url
 
     def checkout_url(self, booking: Booking) -> str | None:
@@ -56,6 +58,9 @@ class PaymentsPort:
 
     def refund_owe(self, booking: Booking, *, amount: int, reason: str) -> None:
         services.refund_owe_for_booking(booking=booking, amount=amount, reason=reason)
+
+    def prepaid_cancelled(self, booking: Booking, *, refundable: bool, now: datetime) -> bool:
+        return False  # packages.port.PaymentsPort knows prepaid credits
 
     def refunds_send(self, booking: Booking) -> None:
         _in_worker(tasks.refunds_send, booking)

@@ -24,6 +24,7 @@ from bookings.models import Actor, Booking, BookingId, BookingStatus
 
 from . import gateway
 from .models import Payment, PaymentKind, PaymentStatus, Provider, Refund, RefundStatus
+from .purchase_port import purchase_port
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +229,18 @@ def payment_succeeded(
     """
     refunds: list[Refund | None] = []
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("booking").get(pk=payment_id)
+        # Only the payment's own row in FOR UPDATE: a purchase's payment has no booking,
+        # which makes the join an outer one, and PostgreSQL locks no nullable side. The
+        # booking is locked right after, as the join used to.
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("booking")
+            .get(pk=payment_id)
+        )
+        if payment.booking_id is not None:
+            list(
+                Booking.objects.select_for_update().filter(pk=payment.booking_id).values_list("pk")
+            )
         if payment.status == PaymentStatus.PAID:
             return Settlement(payment, "already_paid")
         if payment.status == PaymentStatus.REFUSED:
@@ -253,7 +265,12 @@ def payment_succeeded(
         )
         why = refused
         lost: list[tuple[Booking, str]] = []
-        if refused and payment.series_id:
+        if payment.kind == PaymentKind.PURCHASE:
+            # Bought ahead of any booking (a package): its seller grants what was paid
+            # for, in this transaction. Refused money is refunded below like any other.
+            if not refused:
+                purchase_port().purchase_paid(payment, now=now)
+        elif refused and payment.series_id:
             booking_series.series_payment_refused(
                 series_id=payment.series_id,
                 anchor_id=payment.booking_id,
@@ -263,6 +280,7 @@ def payment_succeeded(
                 now=now,
             )
         elif refused:
+            assert payment.booking_id is not None  # noqa: S101 - only purchases have none
             booking_services.booking_payment_refused(
                 booking_id=payment.booking_id,
                 amount=payment.paid_amount,
@@ -272,6 +290,7 @@ def payment_succeeded(
                 now=now,
             )
         elif payment.series_id:
+            assert payment.booking_id is not None  # noqa: S101 - only purchases have none
             lost = booking_series.series_confirm(
                 series_id=payment.series_id,
                 now=now,
@@ -279,9 +298,10 @@ def payment_succeeded(
                 data={"payment": str(payment.pk), "payment_intent": payment.payment_intent_id},
             )
         else:
+            assert payment.booking is not None  # noqa: S101 - only purchases have none
             try:
                 booking_services.booking_confirm(
-                    booking_id=payment.booking_id,
+                    booking_id=payment.booking.pk,
                     now=now,
                     reason=f"paid ({source})",
                     data={"payment": str(payment.pk), "payment_intent": payment.payment_intent_id},
@@ -375,6 +395,8 @@ def payment_failed(*, payment_id: uuid.UUID | str, now: datetime, reason: str) -
         payment.status = PaymentStatus.FAILED
         payment.last_error = reason
         payment.save(update_fields=["status", "last_error", "updated_at"])
+    if payment.booking_id is None:
+        return  # a purchase: nothing was held for it
     if payment.series_id:
         booking_series.series_release(
             series_id=payment.series_id, reason=reason, now=now, expire=False
@@ -391,6 +413,8 @@ def checkout_expired(*, payment_id: uuid.UUID | str, now: datetime) -> None:
             return
         payment.status = PaymentStatus.EXPIRED
         payment.save(update_fields=["status", "updated_at"])
+    if payment.booking_id is None:
+        return  # a purchase: nothing was held for it
     if payment.series_id:
         booking_series.series_release(
             series_id=payment.series_id, reason="checkout expired", now=now, expire=True
@@ -505,7 +529,7 @@ def refund_send(*, refund_id: int) -> None:
             payment_intent=payment.payment_intent_id,
             amount=refund.amount,
             idempotency_key=refund.idempotency_key,
-            booking_id=str(payment.booking_id),
+            booking_id=str(payment.booking_id or payment.pk),
         )
     except gateway.GatewayError as exc:
         Refund.objects.filter(pk=refund.pk).update(last_error=str(exc)[:2000])
@@ -640,7 +664,73 @@ def simulated_cancel(*, payment: Payment, now: datetime) -> None:
         booking_series.series_release(
             series_id=payment.series_id, reason="checkout cancelled", now=now, expire=False
         )
-    elif payment.booking.status == BookingStatus.PENDING_PAYMENT:
+    elif payment.booking is not None and payment.booking.status == BookingStatus.PENDING_PAYMENT:
         booking_services.booking_cancel(
-            booking_id=payment.booking_id, actor=Actor.STUDENT, now=now, reason="checkout cancelled"
+            booking_id=payment.booking.pk, actor=Actor.STUDENT, now=now, reason="checkout cancelled"
         )
+
+
+# --- purchases (prepaid packages) -----------------------------------------------------------
+
+
+def purchase_checkout_open(*, amount: int, currency: str) -> Payment:
+    """Record the payment a purchase expects, inside the purchase's own transaction.
+
+    Like checkout_open, for something bought ahead of any booking (payments/
+    purchase_port.py says who grants it once paid). A simulated payment's page is the
+    seller's own; a Stripe one gets its session from purchase_checkout_start().
+    """
+    payment = Payment(
+        kind=PaymentKind.PURCHASE, provider=_provider(), amount=amount, currency=currency
+    )
+    payment.save(force_insert=True)
+    return payment
+
+
+def purchase_checkout_start(
+    *,
+    payment: Payment,
+    product_name: str,
+    description: str,
+    customer_email: str,
+    success_url: str,
+    cancel_url: str,
+    now: datetime,
+) -> Payment:
+    """After the commit: create the Stripe session for a purchase's payment. Safe to
+    repeat (a payment that has its page is returned as it is); PaymentUnavailable
+    leaves the payment failed."""
+    if payment.checkout_url:
+        return payment
+    try:
+        session = gateway.create_checkout_session(
+            booking_id=None,
+            payment_id=str(payment.pk),
+            amount=payment.amount,
+            currency=payment.currency,
+            product_name=product_name,
+            description=description,
+            customer_email=customer_email,
+            expires_at=now + STRIPE_MIN_SESSION + timedelta(minutes=30),
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+    except gateway.GatewayError as exc:
+        Payment.objects.filter(pk=payment.pk).update(
+            status=PaymentStatus.FAILED, last_error=str(exc)[:2000]
+        )
+        raise PaymentUnavailable(
+            "The payment service is not available. Nothing was charged; please try again.",
+            status=503 if exc.retryable else 502,
+        ) from exc
+    if session.url is None:
+        Payment.objects.filter(pk=payment.pk).update(
+            status=PaymentStatus.FAILED,
+            checkout_session_id=session.id,
+            last_error="Stripe sent no checkout URL.",
+        )
+        raise PaymentUnavailable("The payment service sent no checkout page.", status=502)
+    payment.checkout_session_id = session.id
+    payment.checkout_url = session.url
+    payment.save(update_fields=["checkout_session_id", "checkout_url", "updated_at"])
+    return payment

@@ -65,6 +65,7 @@ def simulated_checkout(request: HttpRequest, payment_id: str) -> HttpResponse:
         ),
         pk=payment_id,
         provider=Provider.SIMULATED,
+        booking__isnull=False,  # a purchase's simulated checkout is its seller's page
     )
     if request.method == "POST":
         now = timezone.now()
@@ -72,8 +73,10 @@ def simulated_checkout(request: HttpRequest, payment_id: str) -> HttpResponse:
             services.simulated_pay(payment=payment, now=now)
         else:
             services.simulated_cancel(payment=payment, now=now)
+        assert payment.booking is not None  # noqa: S101 - filtered above
         return HttpResponseRedirect(payment.booking.manage_path)
     booking = payment.booking
+    assert booking is not None  # noqa: S101 - filtered above
     now = timezone.now()
     # The same facts, times (student's zone) and money format as the booking form.
     page = booking_page(booking, now=now)

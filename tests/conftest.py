@@ -223,3 +223,49 @@ def hold(
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def make_series(
+    tutor: Tutor,
+    offering: Offering,
+    first: datetime,
+    *,
+    weeks: int,
+    skip: tuple[int, ...] = (),
+    name: str = "Sam Student",
+    email: str = "sam@example.com",
+) -> Any:
+    """A paid weekly series as bookings.series leaves it: one confirmed booking a week
+    (weeks in `skip` left out), each on its own slot. The flow is tested in
+    tests/bookings/test_series.py; this is for what shows it."""
+    from bookings.models import Booking, BookingSeries, BookingStatus
+
+    series = BookingSeries.objects.create(
+        tutor=tutor,
+        offering=offering,
+        mode=offering.mode,
+        student_name=name,
+        student_email=email,
+        weeks=weeks,
+        first_start=first,
+        timezone=tutor.timezone,
+    )
+    for week in range(1, weeks + 1):
+        if week in skip:
+            continue
+        start = series.week_start(week)
+        Booking.objects.create(
+            tutor=tutor,
+            slot=make_slot(tutor, start, **{offering.mode: offering}),
+            offering=offering,
+            mode=offering.mode,
+            student_name=name,
+            student_email=email,
+            price_amount=offering.price_amount,
+            currency=offering.currency,
+            status=BookingStatus.CONFIRMED,
+            confirmed_at=first - timedelta(days=1),
+            series=series,
+            series_week=week,
+        )
+    return series

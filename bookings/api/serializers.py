@@ -176,6 +176,23 @@ class RescheduleSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
+class SeriesWeekSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    week = serializers.IntegerField(help_text="Which week of the series (1 = the first).")
+    weeks = serializers.IntegerField(help_text="Weeks the series spans, skipped ones included.")
+
+
+def series_week(booking: Booking) -> dict[str, Any] | None:
+    """Where a session sits in its weekly series (the series loaded with it), or None."""
+    if booking.series_id is None:
+        return None
+    return {
+        "id": str(booking.series_id),
+        "week": booking.series_week,
+        "weeks": booking.series.weeks,
+    }
+
+
 class TutorBookingSerializer(serializers.Serializer):
     """A booking as its tutor sees it: no link of the student's (those act as the student)."""
 
@@ -207,9 +224,14 @@ class TutorBookingSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     confirmed_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    series = SeriesWeekSerializer(
+        allow_null=True, help_text="The weekly series this session is part of, if any."
+    )
 
     def to_representation(self, instance: Booking) -> dict[str, Any]:
-        return booking_dict(instance, now=timezone.now(), for_tutor=True)
+        shape = booking_dict(instance, now=timezone.now(), for_tutor=True)
+        shape["series"] = series_week(instance)
+        return shape
 
 
 class BookingSerializer(TutorBookingSerializer):
@@ -218,6 +240,7 @@ class BookingSerializer(TutorBookingSerializer):
     payment_url = serializers.URLField(allow_null=True, help_text="While held: where to pay.")
     manage_url = serializers.URLField(help_text="The student's private page (keep it secret).")
     invite_url = serializers.URLField(help_text="The booking as .ics, once confirmed.")
+    series = None  # type: ignore[assignment]  # a series' sessions answer through /api/series/
 
     def to_representation(self, instance: Booking) -> dict[str, Any]:
         return booking_dict(

@@ -139,8 +139,8 @@ class SeriesCreateView(APIView):
             slot_id=params.pop("slot"), now=now, client=client_address(request), **params
         )
         hold_rate_record(hold.series.student_email)
-        sessions = series_service.series_sessions(hold.series)
-        body = series_dict(hold.series, sessions, now=now, payment_url=hold.payment_url)
+        # The held rows as written (slot, tutor and offering attached): no read back.
+        body = series_dict(hold.series, hold.bookings, now=now, payment_url=hold.payment_url)
         return Response(body, status=status.HTTP_201_CREATED)
 
 

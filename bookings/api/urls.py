@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from . import public, series, tutor
+from . import public, requests, series, tutor
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -36,6 +36,23 @@ urlpatterns = [
         name="series-cancel-rest",
     ),
     path("series/<str:token>/invite.ics", series.SeriesInviteView.as_view(), name="series-invite"),
+    # Requested times (bookings/api/requests.py).
+    path(
+        "tutors/<slug:slug>/requests/",
+        requests.TimeRequestCreateView.as_view(),
+        name="time-request-create",
+    ),
+    path("tutor/requests/", requests.TutorRequestListView.as_view(), name="tutor-requests"),
+    path(
+        "tutor/requests/<int:pk>/accept/",
+        requests.TutorRequestAcceptView.as_view(),
+        name="tutor-request-accept",
+    ),
+    path(
+        "tutor/requests/<int:pk>/decline/",
+        requests.TutorRequestDeclineView.as_view(),
+        name="tutor-request-decline",
+    ),
     path("tutor/me/", tutor.ProfileView.as_view(), name="tutor-profile"),
     path("tutor/me/feed/rotate/", tutor.FeedRotateView.as_view(), name="tutor-feed-rotate"),
     path("tutor/", include(router.urls)),

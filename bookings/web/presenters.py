@@ -289,6 +289,11 @@ class CancellationTerms:
     hours: int  # the tutor's window ("inside the 24-hour window")
 
 
+def refund_line(*, tutor: Tutor, now: datetime) -> datetime:
+    """Slots that start before this moment are already past free cancellation."""
+    return now + (now - slot_free_cancellation_until(tutor=tutor, start=now))
+
+
 def cancellation_terms(
     *, tutor: Tutor, start: datetime, zone: str, now: datetime
 ) -> CancellationTerms:

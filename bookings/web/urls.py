@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import tutor_views, views
+from . import request_views, tutor_views, views
 
 app_name = "web"
 
@@ -13,6 +13,20 @@ urlpatterns = [
     path("bookings/<str:token>/", views.manage, name="manage"),
     path("bookings/<str:token>/cancel/", views.cancel, name="cancel"),
     path("bookings/<str:token>/reschedule/", views.reschedule, name="reschedule"),
+    # Requested times (request_views.py).
+    path("t/<slug:slug>/request/", request_views.request_time, name="time-request"),
+    path("offer/<str:token>/", request_views.offer, name="offer"),
+    path("tutor/requests/", request_views.tutor_requests, name="tutor-requests"),
+    path(
+        "tutor/requests/<int:pk>/accept/",
+        request_views.tutor_request_accept,
+        name="tutor-request-accept",
+    ),
+    path(
+        "tutor/requests/<int:pk>/decline/",
+        request_views.tutor_request_decline,
+        name="tutor-request-decline",
+    ),
     path("tutor/", views.dashboard, name="tutor-dashboard"),
     path("tutor/bookings/<uuid:pk>/", views.tutor_booking, name="tutor-booking"),
     path("tutor/bookings/<uuid:pk>/move/", tutor_views.booking_move, name="tutor-booking-move"),

@@ -32,13 +32,13 @@ from django.views.decorators.http import (
 from rest_framework.exceptions import Throttled
 
 from bookings import conditional, selectors, services
-from bookings.calendar_links import booking_calendar_links
 from bookings.api.throttles import (
     client_address,
     hold_rate_check,
     hold_rate_record,
     link_throttled,
 )
+from bookings.calendar_links import booking_calendar_links
 from bookings.errors import ApplicationError, NotFound, SlotUnavailable, apply_error
 from bookings.models import (
     ACTIVE_STATUSES,
@@ -147,6 +147,8 @@ def tutor_page(request: HttpRequest, slug: str) -> HttpResponse:
             if plain_view
             else presenters.picker_data(rows, refund_hours=tutor.full_refund_hours),
             "horizon_weeks": settings.SLOT_HORIZON_WEEKS,
+            # Slots starting before this are past free cancellation (bookings.policy).
+            "refund_line": presenters.refund_line(tutor=tutor, now=now),
         },
     )
     if check:  # the page lists the picker's window from now; the plain list, whole days
@@ -426,6 +428,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
             else [],
             "reschedule_url": student_links(booking).reschedule,
             "horizon_weeks": settings.SLOT_HORIZON_WEEKS,
+            "refund_line": presenters.refund_line(tutor=booking.tutor, now=now),
         }
     )
     return render(request, "bookings/reschedule.html", context)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "bookings",
     "payments",
     "calendars",
+    "packages",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Locks out repeated failed logins (admin and tutor login) per username and IP.
     "axes.middleware.AxesMiddleware",
+    # Last, so it sees a view's Http404 first: the site's 404 page even with DEBUG on.
+    "config.errors.NotFoundPageMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -275,6 +278,8 @@ REST_FRAMEWORK = {
         "holds_ip": env.str("THROTTLE_HOLDS_PER_IP", default="20/min"),
         "holds_email": env.str("THROTTLE_HOLDS_PER_EMAIL", default="10/hour"),
         "manage_ip": env.str("THROTTLE_MANAGE_PER_IP", default="120/min"),
+        # Time requests (bookings/time_requests.py) per client address.
+        "requests_ip": env.str("THROTTLE_REQUESTS_PER_IP", default="10/hour"),
     },
     "NUM_PROXIES": env.int("PROXY_COUNT", default=0),
     # DRF's parsers, with JSON that answers 400 where DRF's would fail with a 500
@@ -364,6 +369,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bookings.tasks.materialise_slots",
         "schedule": timedelta(hours=1),
     },
+    "expire-packages": {
+        "task": "packages.tasks.expire_purchases",
+        "schedule": timedelta(hours=1),
+    },
     "reconcile-payments": {
         "task": "payments.tasks.reconcile",
         "schedule": timedelta(minutes=5),
@@ -380,6 +389,15 @@ CELERY_BEAT_SCHEDULE = {
     "prune-stripe-events": {
         "task": "payments.tasks.prune_stripe_events",
         "schedule": timedelta(hours=1),
+    },
+    # Requested times: pending ones whose times passed, unused private offers.
+    "expire-time-requests": {
+        "task": "bookings.tasks.expire_time_requests",
+        "schedule": timedelta(minutes=5),
+    },
+    "send-due-request-emails": {
+        "task": "bookings.tasks.send_due_request_emails",
+        "schedule": timedelta(minutes=1),
     },
     # Queues the tutors' calendars that are due (each every CALENDAR_SYNC_MINUTES).
     "sync-calendars": {
@@ -424,6 +442,11 @@ BOOKING_MAX_HOLDS_PER_CLIENT = env.int("BOOKING_MAX_HOLDS_PER_CLIENT", default=4
 BOOKING_MAX_HELD_SHARE = env.float("BOOKING_MAX_HELD_SHARE", default=0.25)
 BOOKING_MIN_HELD_PER_TUTOR = env.int("BOOKING_MIN_HELD_PER_TUTOR", default=4)
 SLOT_HORIZON_WEEKS = env.int("SLOT_HORIZON_WEEKS", default=8)
+# Requested times (bookings/time_requests.py): how long an accepted time's private link
+# can hold it, and how many unanswered requests one email or network address may have.
+REQUEST_OFFER_HOURS = env.int("REQUEST_OFFER_HOURS", default=48)
+REQUEST_MAX_PENDING_PER_EMAIL = env.int("REQUEST_MAX_PENDING_PER_EMAIL", default=3)
+REQUEST_MAX_PENDING_PER_CLIENT = env.int("REQUEST_MAX_PENDING_PER_CLIENT", default=6)
 SLOT_QUERY_MAX_DAYS = 62
 # Reminder emails, in minutes before the start (default: a day and an hour).
 BOOKING_REMINDER_OFFSETS_MINUTES: list[int] = env.list(
@@ -439,7 +462,10 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 # The local stand-in for Stripe Checkout; only ever on in development and tests.
 PAYMENTS_SIMULATED = False
 # The payment provider behind the booking flows (see bookings/payment_port.py).
-BOOKINGS_PAYMENT_PORT = "payments.port.PaymentsPort"
+# packages' port is payments' own plus prepaid credits (see packages/port.py).
+BOOKINGS_PAYMENT_PORT = "packages.port.PaymentsPort"
+# Who grants what a purchase's payment bought (see payments/purchase_port.py).
+PAYMENTS_PURCHASE_PORT = "packages.port.PurchasesPort"
 # The "hold expired" email waits this long: a student still paying may yet be confirmed.
 BOOKING_HOLD_EXPIRED_EMAIL_DELAY_MINUTES = env.int(
     "BOOKING_HOLD_EXPIRED_EMAIL_DELAY_MINUTES", default=10

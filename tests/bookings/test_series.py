@@ -10,6 +10,8 @@ import pytest
 import recurring_ical_events  # type: ignore[import-untyped]
 import vobject
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from ical.calendar_stream import IcsCalendarStream
 
 from bookings import services
@@ -281,6 +283,33 @@ def test_a_student_with_another_unpaid_hold_cannot_add_a_series(
     assert response.status_code == 409
     assert response.json()["code"] == "too_many_holds"
     assert not BookingSeries.objects.exists()
+
+
+def test_holding_ten_weeks_runs_as_many_queries_as_holding_two(
+    api: Any, frozen: Any, tuesdays: list[Slot], fake: FakeStripe
+) -> None:
+    def hold(first: Slot, weeks: int, n: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = api.post(
+                "/api/series/",
+                {
+                    "slot": first.pk,
+                    "mode": "remote",
+                    "weeks": weeks,
+                    "student_name": f"Student {n}",
+                    "student_email": f"student{n}@example.com",
+                },
+                format="json",
+                REMOTE_ADDR=f"192.0.2.{n}",
+            )
+        assert response.status_code == 201, response.content
+        return len(queries)
+
+    two = hold(tuesdays[0], 2, 1)
+    ten = hold(tuesdays[2], 10, 2)
+
+    assert ten == two
+    assert Booking.objects.count() == 12
 
 
 def test_cancelling_the_rest_refunds_each_session_per_policy(

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -16,7 +18,7 @@ from bookings.models import (
     SlotRemoval,
 )
 from tests.bookings.test_materialise import book
-from tests.conftest import add_offerings, hold, make_slot
+from tests.conftest import add_offerings, hold, make_series, make_slot
 
 pytestmark = pytest.mark.django_db
 
@@ -383,6 +385,38 @@ def test_bookings_list_filters_by_status_mode_and_time(tutor_api, frozen, tutor,
     assert [b["slot"] for b in body["results"]] == [slots[1].pk, slots[2].pk]
     assert tutor_api.get("/api/tutor/bookings/", {"mode": "in_person"}).json()["count"] == 0
     assert tutor_api.get("/api/tutor/bookings/", {"status": "bogus"}).status_code == 400
+
+
+def test_bookings_list_names_each_sessions_series_and_week(tutor_api, frozen, tutor, remote, now):
+    series = make_series(tutor, remote, now + timedelta(days=1), weeks=3, skip=(2,))
+    book(make_slot(tutor, now + timedelta(days=2), remote=remote))
+
+    body = tutor_api.get("/api/tutor/bookings/").json()
+
+    assert [b["series"] for b in body["results"]] == [
+        {"id": str(series.pk), "week": 1, "weeks": 3},
+        None,
+        {"id": str(series.pk), "week": 3, "weeks": 3},
+    ]
+    one = tutor_api.get(f"/api/tutor/bookings/{body['results'][2]['id']}/").json()
+    assert one["series"] == {"id": str(series.pk), "week": 3, "weeks": 3}
+
+
+def test_bookings_list_reads_series_in_a_constant_number_of_queries(
+    tutor_api, frozen, tutor, remote, now
+):
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert tutor_api.get("/api/tutor/bookings/").status_code == 200
+        return len(queries)
+
+    make_series(tutor, remote, now + timedelta(days=1, hours=1), weeks=2)
+    few = list_queries()
+    make_series(tutor, remote, now + timedelta(days=1, hours=3), weeks=6, email="b@example.com")
+    make_series(tutor, remote, now + timedelta(days=1, hours=5), weeks=6, email="c@example.com")
+    book(make_slot(tutor, now + timedelta(hours=20), remote=remote))
+
+    assert list_queries() == few
 
 
 def test_a_tutor_cancellation_refunds_in_full_even_at_the_last_minute(

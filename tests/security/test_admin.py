@@ -27,7 +27,7 @@ from bookings.models import (
 )
 from payments.models import Payment, Provider, Refund, StripeEvent
 from tests.bookings.test_materialise import book
-from tests.conftest import add_offerings, make_slot
+from tests.conftest import add_offerings, make_series, make_slot
 
 pytestmark = pytest.mark.django_db
 
@@ -806,3 +806,46 @@ def test_a_choice_id_past_64_bits_is_a_form_error(superuser_client, tutor, path,
     response = superuser_client.post(path, {**rule_form([]), "tutor": tutor.pk, **data})
     assert response.status_code == 200
     assert "errornote" in body(response)
+
+
+# --- weekly series --------------------------------------------------------------------------
+
+
+def test_a_tutor_sees_only_their_own_series(tutor_client, tutor, remote, theirs, now):
+    mine = make_series(tutor, remote, now + timedelta(days=1), weeks=2, name="Mia Mine")
+    their_offering = theirs.booking.offering
+    other = make_series(
+        theirs.tutor, their_offering, now + timedelta(days=5), weeks=3, name="Tia Theirs"
+    )
+
+    listing = tutor_client.get("/admin/bookings/bookingseries/")
+    mine_page = tutor_client.get(f"/admin/bookings/bookingseries/{mine.pk}/change/")
+    their_page = tutor_client.get(f"/admin/bookings/bookingseries/{other.pk}/change/", follow=True)
+
+    assert listing.status_code == 200
+    assert "Mia Mine" in body(listing)
+    assert "Tia Theirs" not in body(listing)
+    assert mine_page.status_code == 200
+    assert "Week 2:" in body(mine_page)
+    assert "Tia Theirs" not in body(their_page)
+    assert their_page.status_code in (200, 404)  # the admin redirects home with a message
+    searched = tutor_client.get("/admin/bookings/bookingseries/?q=Tia")
+    assert "Tia Theirs" not in body(searched)
+
+
+def test_no_series_page_shows_its_link_key_even_to_a_superuser(
+    superuser_client, tutor, remote, now
+):
+    series = make_series(tutor, remote, now + timedelta(days=1), weeks=2)
+
+    pages = [
+        superuser_client.get("/admin/bookings/bookingseries/"),
+        superuser_client.get(f"/admin/bookings/bookingseries/{series.pk}/change/"),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200
+        assert series.manage_key not in body(page)
+        assert series.manage_token not in body(page)
+    probe = f"/admin/bookings/bookingseries/?manage_key__startswith={series.manage_key[:3]}"
+    assert superuser_client.get(probe).status_code == 400

@@ -80,7 +80,9 @@ def test_a_student_books_in_person_from_the_calendar_and_every_page_agrees(
     assert page.get_by_role("button", name="Pay $120").is_visible()
     assert f"Free cancellation until {deadline}" in text(page.locator("[data-policy]").inner_text())
     hold = text(page.locator("[data-hold]").inner_text())
-    assert re.search(r"Held for you until .+ \(" + zone.replace("_", " ") + r"\), \d+:\d\d left", hold)
+    assert re.search(
+        r"Held for you until .+ \(" + zone.replace("_", " ") + r"\), \d+:\d\d left", hold
+    )
     # In person: the place with its map, and its New York time for a student elsewhere.
     new_york = slot.start.astimezone(ZoneInfo("America/New_York"))
     place = text(page.locator("dd", has=page.locator("[data-place]")).inner_text())
@@ -149,9 +151,7 @@ def test_a_slot_inside_the_refund_window_is_marked_on_the_calendar_and_the_form(
     clean_axe(page)
 
 
-def test_the_checkout_counts_the_hold_down_and_says_when_it_has_expired(
-    open_page, future_slots
-):
+def test_the_checkout_counts_the_hold_down_and_says_when_it_has_expired(open_page, future_slots):
     (slot,) = future_slots(3)
     booking = hold_slot(slot)
     payment = Payment.objects.get(booking=booking)
@@ -159,6 +159,7 @@ def test_the_checkout_counts_the_hold_down_and_says_when_it_has_expired(
     page.clock.install(time=timezone.now())
     page.goto(f"/payments/simulated/{payment.pk}/")
     hold = page.locator("[data-hold]")
+    assert booking.hold_expires_at is not None
     until = booking.hold_expires_at.astimezone(ZoneInfo("America/Los_Angeles"))
     assert f"Held for you until {until:%I:%M %p}".replace(" 0", " ") in text(hold.inner_text())
     assert re.search(r", (29|30):\d\d left", text(hold.inner_text()))
@@ -178,7 +179,9 @@ def test_the_pending_page_counts_the_hold_down_too(open_page, future_slots):
     (slot,) = future_slots(3)
     booking = hold_slot(slot)
     page = open_page(booking.manage_path, width=PHONE, tz="Europe/Berlin")
-    assert re.search(r"Held for you until .+, \d+:\d\d left", text(page.locator("[data-hold]").inner_text()))
+    assert re.search(
+        r"Held for you until .+, \d+:\d\d left", text(page.locator("[data-hold]").inner_text())
+    )
 
 
 def test_the_confirmation_offers_google_and_outlook_links_in_utc(open_page, future_slots):
@@ -202,9 +205,7 @@ def test_the_confirmation_offers_google_and_outlook_links_in_utc(open_page, futu
     assert booking.status == BookingStatus.CONFIRMED
 
 
-def test_the_zone_picker_shows_kolkata_not_calcutta_and_searches_by_city(
-    open_page, future_slots
-):
+def test_the_zone_picker_shows_kolkata_not_calcutta_and_searches_by_city(open_page, future_slots):
     (slot,) = future_slots(3, hour=15)
     page = open_page("/t/ada/", width=PHONE, tz="Asia/Kolkata", bypass_csp=True)
     select = page.get_by_label("Time zone")
@@ -213,7 +214,9 @@ def test_the_zone_picker_shows_kolkata_not_calcutta_and_searches_by_city(
     assert "Asia/Calcutta" not in values and "Europe/Kyiv" in values and "Europe/Kiev" not in values
     label = text(select.locator("option:checked").inner_text())
     assert re.fullmatch(r"Asia/Kolkata — \d{1,2}:\d\d( [AP]M)?, UTC\+5:30", label), label
-    assert "Asia/Kolkata (detected from your browser)" in text(page.locator("#tz-hint").inner_text())
+    assert "Asia/Kolkata (detected from your browser)" in text(
+        page.locator("#tz-hint").inner_text()
+    )
     clean_axe(page)
 
     # Typing a city narrows the list; one match is taken at once.
@@ -240,7 +243,10 @@ def test_the_24_hour_clock_is_remembered_in_this_browser(open_page, future_slots
     assert text(first.inner_text()).startswith(f"{local:%I:%M %p}".lstrip("0"))
     page.get_by_label("24-hour clock").check()
     assert text(first.inner_text()).startswith(f"{local:%H:%M}")
-    assert re.search(r" — \d\d:\d\d, UTC", text(page.get_by_label("Time zone").locator("option:checked").inner_text()))
+    assert re.search(
+        r" — \d\d:\d\d, UTC",
+        text(page.get_by_label("Time zone").locator("option:checked").inner_text()),
+    )
     # Remembered: the next page in this browser (the form) uses it too.
     first.click()
     assert f"{local:%H:%M}" in text(page.locator(".summary-when").inner_text())

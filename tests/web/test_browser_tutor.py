@@ -75,7 +75,7 @@ def test_a_new_tutor_goes_from_createtutor_to_slots_students_can_book(open_page,
 
     page.goto("/t/lin/?tz=America/Chicago")
     assert page.locator("a.slot").count() >= 2
-    assert page.get_by_text("No open times in the next four weeks").count() == 0
+    assert page.get_by_text("No open times in the next 8 weeks").count() == 0
 
 
 def test_each_label_on_the_availability_page_ticks_its_own_form(open_page, tutor, remote):

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 
 from bookings.calendar_links import booking_calendar_links, calendar_links
 
@@ -85,7 +86,8 @@ def test_the_confirmation_email_carries_them_for_the_student_only(
         booking = confirm(hold_slot(slot, now=now), now=now)
     links = booking_calendar_links(booking)
     student = next(m for m in mail.outbox if m.to == ["sam@example.com"])
-    html = student.alternatives[0][0]
+    assert isinstance(student, EmailMultiAlternatives)
+    html = str(student.alternatives[0][0])
     assert f"Add it to Google Calendar: {links.google}" in student.body
     assert f"Add it to Outlook.com: {links.outlook}" in student.body
     assert links.google.replace("&", "&amp;") in html

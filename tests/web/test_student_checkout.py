@@ -18,9 +18,7 @@ def checkout(client, booking) -> str:
     return response.content.decode()
 
 
-def test_the_checkout_shows_the_time_in_the_students_zone_like_the_form(
-    client, frozen, slot, now
-):
+def test_the_checkout_shows_the_time_in_the_students_zone_like_the_form(client, frozen, slot, now):
     form = client.get(f"/t/ada/book/?slot={slot.pk}&tz=Asia/Kolkata").content.decode()
     booking = hold_slot(slot, now=now)
     booking.student_timezone = "Asia/Kolkata"
@@ -35,7 +33,7 @@ def test_the_checkout_shows_the_time_in_the_students_zone_like_the_form(
 
 def test_the_checkout_shows_the_price_as_the_form_does(client, frozen, slot, now):
     html = checkout(client, hold_slot(slot, now=now))
-    assert '<strong data-amount>$90</strong>' in html
+    assert "<strong data-amount>$90</strong>" in html
     assert ">Pay $90</button>" in html
     assert "minor units" not in html
 
@@ -49,9 +47,7 @@ def test_the_checkout_says_until_when_the_time_is_held(client, frozen, slot, now
     assert "data-hold-expired hidden" in html
 
 
-def test_a_checkout_past_its_hold_says_so_and_links_back_to_the_times(
-    client, frozen, slot, now
-):
+def test_a_checkout_past_its_hold_says_so_and_links_back_to_the_times(client, frozen, slot, now):
     booking = hold_slot(slot, now=now)
     frozen.shift(timedelta(minutes=31))
     html = checkout(client, booking)

@@ -32,9 +32,7 @@ def test_a_remote_choice_shows_no_meeting_place(client, frozen, slot):
     assert "In person, you meet at" not in html
 
 
-def test_checkout_and_confirmation_show_the_place_with_its_new_york_time(
-    client, frozen, slot, now
-):
+def test_checkout_and_confirmation_show_the_place_with_its_new_york_time(client, frozen, slot, now):
     booking = hold_slot(slot, mode="in_person", now=now)
     booking.student_timezone = "Asia/Kolkata"
     booking.save()

@@ -31,9 +31,7 @@ def test_the_form_states_the_exact_free_cancellation_deadline_in_the_students_zo
     assert "inside the 24-hour window" not in html
 
 
-def test_the_form_warns_that_a_slot_inside_the_window_will_not_be_refunded(
-    client, frozen, late
-):
+def test_the_form_warns_that_a_slot_inside_the_window_will_not_be_refunded(client, frozen, late):
     html = client.get(f"/t/ada/book/?slot={late.pk}&tz=Asia/Kolkata").content.decode()
     assert 'data-policy="late"' in html
     assert "This time is inside the 24-hour window: cancelling will not be refunded" in html
@@ -80,3 +78,9 @@ def test_a_move_into_a_slot_inside_the_window_is_announced_before_it_is_made(
 def test_the_picker_data_carries_the_refund_window(client, frozen, slot):
     html = client.get("/t/ada/").content.decode()
     assert '"refund_hours": 24' in html
+
+
+def test_the_list_view_marks_slots_inside_the_window(client, frozen, slot, late):
+    html = client.get("/t/ada/?view=list").content.decode()
+    assert html.count("No free cancellation") == 1
+    assert html.index("No free cancellation") < html.index(f"slot={slot.pk}")

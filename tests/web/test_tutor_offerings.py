@@ -135,6 +135,6 @@ def test_the_public_page_says_which_session_types_have_no_open_times(
         title: html.split(title)[0].rsplit('<li class="offer', 1)[1]
         for title in ("Interview practice", "Python (video)", "Python (in person)")
     }
-    assert "No open times in the next four weeks" in offers["Interview practice"]
+    assert "No open times in the next 8 weeks" in offers["Interview practice"]
     assert "No open times" not in offers["Python (video)"]
     assert "No open times" not in offers["Python (in person)"]

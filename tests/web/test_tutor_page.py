@@ -1,4 +1,4 @@
-"""The home page and the tutor's public page with its four weeks of slots."""
+"""The home page and the tutor's public page with its slots (the whole horizon)."""
 
 import json
 from datetime import timedelta

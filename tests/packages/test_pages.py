@@ -1,0 +1,31 @@
+"""The student's package page behind its link: balance, history, open slots, book."""
+
+import pytest
+from django.test import Client
+
+from bookings.models import Booking, BookingStatus
+from packages.selectors import balance
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_page_shows_balance_history_and_the_slots_a_credit_can_book(frozen, bought, slots):
+    page = Client().get(bought.path)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<strong>5</strong> credits left" in html
+    assert "Bought" in html
+    for slot in slots:
+        assert f'value="{slot.pk}"' in html
+
+
+def test_booking_on_the_page_spends_a_credit_and_leads_to_the_booking(frozen, now, bought, slots):
+    response = Client().post(bought.path, {"slot": slots[1].pk})
+    booking = Booking.objects.get()
+    assert response["Location"] == booking.manage_path
+    assert booking.status == BookingStatus.CONFIRMED
+    assert balance(bought, now=now) == 4
+
+
+def test_a_forged_link_is_a_404(frozen, bought):
+    assert Client().get(f"/p/{bought.link_key}x/").status_code == 404
