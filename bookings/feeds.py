@@ -48,7 +48,7 @@ def tutor_feed(request: HttpRequest, token: str) -> HttpResponse:
             status__in=[*ics.EVENT_STATUSES, BookingStatus.CANCELLED],
             slot__end__gte=now - FEED_HISTORY,
         )
-        .select_related("slot", "offering", "tutor")
+        .select_related("slot", "offering", "tutor", "series")
         .order_by("slot__start", "pk")
     )
     bookings = list(window)

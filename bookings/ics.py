@@ -340,8 +340,27 @@ def feed_calendar(bookings: Iterable[Booking], *, name: str) -> bytes:
         if event_state(booking) == "CONFIRMED":
             version = Version.current(booking)
             stamp = feed_stamp(booking)
-            cal.add_component(booking_event(booking, version, stamp=stamp, for_tutor=True))
+            event = booking_event(booking, version, stamp=stamp, for_tutor=True)
+            if (series := booking.series) is not None:
+                _name_series(event, booking, series)
+            cal.add_component(event)
     return cal.to_ical()
+
+
+def _name_series(event: Event, booking: Booking, series: BookingSeries) -> None:
+    """The feed keeps one event per session of a series (each moves and cancels on its
+    own); these name the series it belongs to: RELATED-TO the student's recurring
+    event (its parent, RFC 5545 §3.8.4.5), and categories that the apps which show them
+    can group or colour by."""
+    event.add("related-to", series.calendar_uid, parameters={"RELTYPE": "PARENT"})
+    event.add(
+        "categories",
+        [
+            "Weekly series",
+            one_line(f"Weekly series: {series.student_name}", limit=200),
+            f"Week {booking.series_week} of {series.weeks}",
+        ],
+    )
 
 
 # --- a weekly series: one recurring event ---------------------------------------------------

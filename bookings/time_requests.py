@@ -225,7 +225,7 @@ def time_request_create(
 
 def _locked(tutor: Tutor, request_id: int) -> TimeRequest:
     request = (
-        TimeRequest.objects.select_for_update()
+        TimeRequest.objects.select_for_update(of=("self",))
         .select_related("tutor", "offering")
         .filter(pk=request_id, tutor=tutor)
         .first()
@@ -334,7 +334,7 @@ def _offer_expire(request_id: int, *, now: datetime) -> bool:
     """Withdraw one unused private slot whose offer is over. True if this call did."""
     with transaction.atomic():
         request = (
-            TimeRequest.objects.select_for_update()
+            TimeRequest.objects.select_for_update(of=("self",))
             .select_related("slot")
             .filter(pk=request_id)
             .first()

@@ -256,7 +256,12 @@ def make_series(
         start = series.week_start(week)
         Booking.objects.create(
             tutor=tutor,
-            slot=make_slot(tutor, start, **{offering.mode: offering}),
+            slot=make_slot(
+                tutor,
+                start,
+                remote=offering if offering.mode == Mode.REMOTE else None,
+                in_person=offering if offering.mode == Mode.IN_PERSON else None,
+            ),
             offering=offering,
             mode=offering.mode,
             student_name=name,

@@ -184,12 +184,13 @@ class SeriesWeekSerializer(serializers.Serializer):
 
 def series_week(booking: Booking) -> dict[str, Any] | None:
     """Where a session sits in its weekly series (the series loaded with it), or None."""
-    if booking.series_id is None:
+    series = booking.series
+    if series is None:
         return None
     return {
         "id": str(booking.series_id),
         "week": booking.series_week,
-        "weeks": booking.series.weeks,
+        "weeks": series.weeks,
     }
 
 

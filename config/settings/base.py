@@ -314,6 +314,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BookingStatusEnum": "bookings.models.BookingStatus",
         "ModeEnum": "bookings.models.Mode",
+        "TimeRequestStatusEnum": "bookings.models.TimeRequestStatus",
     },
 }
 

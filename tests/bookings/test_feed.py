@@ -15,7 +15,7 @@ from ical.calendar_stream import IcsCalendarStream
 from bookings import services
 from bookings.models import Booking, Offering
 from tests.bookings.test_notifications import confirmed, deliver_at_once  # noqa: F401
-from tests.conftest import add_offerings, make_slot
+from tests.conftest import add_offerings, make_series, make_slot
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +132,27 @@ def test_a_tutors_feed_never_shows_another_tutors_sessions(client, slot, tutor, 
     assert theirs.calendar_uid.encode() in their_feed
     assert b"Sam Student" in their_feed and mine.calendar_uid.encode() not in their_feed
     assert Booking.objects.count() == 2
+
+
+def test_a_series_sessions_name_their_series_and_the_feed_stays_the_same_bytes(
+    client, tutor, remote, now, frozen
+):
+    series = make_series(tutor, remote, now + timedelta(days=1), weeks=3, skip=(2,))
+    first = client.get(feed_url(tutor))
+
+    events = icalendar.Calendar.from_ical(first.content).walk("VEVENT")
+    assert len(events) == 2
+    for event, week in zip(events, (1, 3), strict=True):
+        assert str(event["RELATED-TO"]) == series.calendar_uid
+        assert event["RELATED-TO"].params["RELTYPE"] == "PARENT"
+        assert event.get("CATEGORIES").cats == [
+            "Weekly series",
+            "Weekly series: Sam Student",
+            f"Week {week} of 3",
+        ]
+    # A strict parser reads it, and an unchanged feed is still a 304.
+    strict = IcsCalendarStream.calendar_from_ics(first.content.decode())
+    assert len(strict.events) == 2
+    frozen.shift(timedelta(hours=1))
+    again = client.get(feed_url(tutor), HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304

@@ -29,3 +29,10 @@ def test_booking_on_the_page_spends_a_credit_and_leads_to_the_booking(frozen, no
 
 def test_a_forged_link_is_a_404(frozen, bought):
     assert Client().get(f"/p/{bought.link_key}x/").status_code == 404
+
+
+def test_the_package_link_is_scrubbed_from_logs(bought):
+    from config.observability import redact
+
+    assert bought.token not in redact(f"GET {bought.path} 200")
+    assert bought.token not in redact(f"GET {bought.api_path} 200")

@@ -2,7 +2,7 @@
 private slot and its link, expiry, limits, and input that is refused."""
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.test import Client
@@ -413,3 +413,30 @@ def test_the_schema_documents_the_request_endpoints(api):
     assert "get" in paths["/api/tutor/requests/"]
     assert "post" in paths["/api/tutor/requests/{id}/accept/"]
     assert "post" in paths["/api/tutor/requests/{id}/decline/"]
+
+
+def test_weekly_rules_leave_a_private_slot_alone_and_fill_its_time_once_it_expires(
+    frozen, now, make_request, tutor, remote, in_person
+):
+    row = make_request(1)  # Thursday 18:00 in New York
+    row = time_requests.time_request_accept(tutor=tutor, request_id=row.pk, choice=1, now=now)
+    slot = private_slot(row)
+    services.rule_save(
+        tutor=tutor,
+        now=now,
+        weekdays=[4],
+        start_time=time(18, 0),
+        end_time=time(21, 0),
+        offerings=[remote, in_person],
+    )
+    at_that_time = Slot.objects.filter(tutor=tutor, start=slot.start, removed_at__isnull=True)
+    assert [(s.pk, s.source) for s in at_that_time] == [(slot.pk, SlotSource.PRIVATE)]
+    assert Slot.objects.filter(source=SlotSource.RULE, start=slot.end).exists()
+
+    ended = row.offer_expires_at
+    assert ended is not None
+    assert time_requests.time_requests_expire(now=ended) == 1
+    services.tutors_materialise(now=ended)
+    (public,) = Slot.objects.filter(tutor=tutor, start=slot.start, removed_at__isnull=True)
+    assert public.source == SlotSource.RULE
+    assert public.pk != slot.pk

@@ -89,6 +89,7 @@ def test_another_tutors_series_session_is_not_found(client, make_tutor, tutor, r
     other = make_tutor(slug="other")
     client.force_login(other.user)
 
-    response = client.get(f"/tutor/bookings/{series.bookings.first().pk}/")  # type: ignore[union-attr]
+    session = series.bookings.first()
+    response = client.get(f"/tutor/bookings/{session.pk}/")
 
     assert response.status_code == 404
