@@ -1086,3 +1086,10 @@ def block_cancel_bookings(
         booking_cancel(booking_id=pk, actor=Actor.TUTOR, now=now, reason=why)
         for pk in covered.values_list("pk", flat=True)
     ]
+
+
+def tutor_public_page_changed(*, tutor_id: int) -> None:
+    """Something the tutor's public page shows changed outside the tables whose
+    triggers raise the availability version (migration 0009), e.g. a package put on
+    sale: raise it here, so a cached page (bookings/conditional.py) is not reused."""
+    Tutor.objects.filter(pk=tutor_id).update(availability_version=F("availability_version") + 1)

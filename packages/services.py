@@ -65,15 +65,18 @@ def package_create(
         price_amount=price_amount,
         valid_days=valid_days,
     )
-    return Package.objects.create(
-        tutor=tutor,
-        offering=offering,
-        sessions=sessions,
-        price_amount=price_amount,
-        currency=offering.currency,
-        valid_days=valid_days,
-        active=active,
-    )
+    with transaction.atomic():
+        package = Package.objects.create(
+            tutor=tutor,
+            offering=offering,
+            sessions=sessions,
+            price_amount=price_amount,
+            currency=offering.currency,
+            valid_days=valid_days,
+            active=active,
+        )
+        booking_services.tutor_public_page_changed(tutor_id=tutor.pk)
+    return package
 
 
 def package_update(*, package: Package, **fields: Any) -> Package:
@@ -88,7 +91,9 @@ def package_update(*, package: Package, **fields: Any) -> Package:
         valid_days=package.valid_days,
     )
     package.currency = package.offering.currency
-    package.save()
+    with transaction.atomic():
+        package.save()
+        booking_services.tutor_public_page_changed(tutor_id=package.tutor_id)
     return package
 
 

@@ -36,3 +36,30 @@ def test_the_package_link_is_scrubbed_from_logs(bought):
 
     assert bought.token not in redact(f"GET {bought.path} 200")
     assert bought.token not in redact(f"GET {bought.api_path} 200")
+
+
+def test_the_tutors_page_advertises_packages_and_a_cached_copy_is_not_reused(
+    frozen, tutor, remote, slots
+):
+    from packages import services
+
+    client = Client()
+    first = client.get(f"/t/{tutor.slug}/")
+    assert first.status_code == 200
+    assert "Buy a package" not in first.content.decode()
+    etag = first["ETag"]
+    assert client.get(f"/t/{tutor.slug}/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    package = services.package_create(
+        tutor=tutor, offering=remote, sessions=5, price_amount=40000, valid_days=180
+    )
+    again = client.get(f"/t/{tutor.slug}/", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 200
+    html = again.content.decode()
+    assert f"5 × {remote.title} for $400" in html
+    assert f'href="/t/{tutor.slug}/packages/"' in html
+
+    services.package_update(package=package, active=False)
+    gone = client.get(f"/t/{tutor.slug}/", HTTP_IF_NONE_MATCH=again["ETag"])
+    assert gone.status_code == 200
+    assert "Buy a package" not in gone.content.decode()
