@@ -7,13 +7,15 @@ SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "au
 
 
 def format_money(amount: int, currency: str) -> str:
-    """9000 usd → "$90", 9050 usd → "$90.50", 1500 jpy → "¥1,500", 900 chf → "9 CHF"."""
+    """9000 usd → "$90.00", 9050 usd → "$90.50", 1500 jpy → "¥1,500", 900 chf →
+    "9.00 CHF": always the cents a card statement and Stripe Checkout show, so the page,
+    checkout and email write a price the same way. Integer arithmetic, no float."""
     code = currency.lower()
     symbol = SYMBOLS.get(code)
     if code in ZERO_DECIMAL:
         number = f"{amount:,}"
-    elif amount % 100 == 0:
-        number = f"{amount // 100:,}"
     else:
-        number = f"{amount / 100:,.2f}"
+        sign = "-" if amount < 0 else ""
+        units, cents = divmod(abs(amount), 100)
+        number = f"{sign}{units:,}.{cents:02d}"
     return f"{symbol}{number}" if symbol else f"{number} {code.upper()}"

@@ -172,7 +172,7 @@ def test_reschedule_and_cancel_keep_the_uid_and_raise_the_sequence(slot, tutor, 
     assert method == "CANCEL" and cancelled["METHOD"] == "CANCEL"
     cancelled_event = cancelled.walk("VEVENT")[0]
     assert cancelled_event["STATUS"] == "CANCELLED"
-    assert "Refund: $90 goes back to your card" in cancel_mail.body
+    assert "Refund: $90.00 goes back to your card" in cancel_mail.body
     uids = {first.walk("VEVENT")[0]["UID"], moved["UID"], cancelled_event["UID"]}
     assert len(uids) == 1
     sequences = [

@@ -42,17 +42,17 @@ def test_the_confirmation_is_one_payment_for_the_series_sessions_in_the_readers_
     tutor = message(week1, NotificationKind.CONFIRMED, Recipient.TUTOR, now)
 
     berlin = [zones.when(b.slot.start, "Europe/Berlin", short=True) for b in (week1, week3, week4)]
-    assert "One payment of $270 for 3 sessions" in student.body
+    assert "One payment of $270.00 for 3 sessions" in student.body
     assert f"Week 1: {berlin[0]}" in student.body
     assert f"Week 3: {berlin[1]}" in student.body
     assert f"Week 4: {berlin[2]}" in student.body
     assert "Week 2:" not in student.body
-    assert "One payment of $270 for 3 sessions" in html_of(student)
+    assert "One payment of $270.00 for 3 sessions" in html_of(student)
     assert f"Week 3: {berlin[1]}" in html_of(student)
     # The tutor reads the same series in their own zone.
     new_york = zones.when(week3.slot.start, "America/New_York", short=True)
     assert f"Week 3: {new_york}" in tutor.body
-    assert "One payment of $270 for 3 sessions" in tutor.body
+    assert "One payment of $270.00 for 3 sessions" in tutor.body
 
 
 def test_a_cancelled_weeks_email_shows_the_series_with_that_week_cancelled(
@@ -67,7 +67,7 @@ def test_a_cancelled_weeks_email_shows_the_series_with_that_week_cancelled(
 
     line = f"Week 3: {zones.when(week3.slot.start, 'Europe/Berlin', short=True)} (cancelled)"
     assert line in student.body
-    assert "3 sessions, $270 in all" in student.body
+    assert "3 sessions, $270.00 in all" in student.body
     assert "(cancelled)" in html_of(student)
     assert "One payment" not in student.body
 

@@ -1,4 +1,4 @@
-"""Packages: a tutor's "5 sessions for $400", bought and paid, and open slots to book."""
+"""Packages: a tutor's "5 sessions for $400.00", bought and paid, and open slots to book."""
 
 from datetime import datetime, timedelta
 from typing import Any

@@ -56,7 +56,7 @@ def test_the_tutors_page_advertises_packages_and_a_cached_copy_is_not_reused(
     again = client.get(f"/t/{tutor.slug}/", HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 200
     html = again.content.decode()
-    assert f"5 × {remote.title} for $400" in html
+    assert f"5 × {remote.title} for $400.00" in html
     assert f'href="/t/{tutor.slug}/packages/"' in html
 
     services.package_update(package=package, active=False)

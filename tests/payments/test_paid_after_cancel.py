@@ -40,6 +40,6 @@ def test_a_payment_for_a_cancelled_hold_is_refunded_and_explained(
     (message,) = mail.outbox
     assert message.to == ["sam@example.com"]
     assert "the booking had been cancelled" in message.body
-    assert "$90" in message.body
+    assert "$90.00" in message.body
     body = api.get(f"/api/bookings/{booking.manage_token}/").json()
     assert body["refund"] == {"amount": 9000, "currency": "usd"}

@@ -25,7 +25,7 @@ def test_the_simulated_page_shows_what_is_being_paid(client, simulated):
     response = client.get(page(simulated))
     assert response.status_code == 200
     assert b"Simulated checkout" in response.content
-    assert b"$90" in response.content  # as the booking form writes it
+    assert b"$90.00" in response.content  # as the booking form writes it
     assert Payment.objects.get().provider == Provider.SIMULATED
 
 

@@ -624,7 +624,7 @@ def test_refused_money_tells_the_student_and_the_tutor_in_plain_words(slot, now,
     assert tutor_mail.subject.startswith("Refunded: a payment from Sam Student for")
     for message in (student, tutor_mail):
         assert PLAIN[why] in message.body
-        assert "€45" in message.body and "refunded" in message.body
+        assert "€45.00" in message.body and "refunded" in message.body
         assert "stays confirmed" in message.body
         html = message.alternatives[0]
         assert html.mimetype == "text/html" and PLAIN[why].replace("'", "&#x27;") in html.content

@@ -30,8 +30,8 @@ def test_the_form_shows_the_slot_in_the_visitors_zone_and_its_modes(client, froz
     html = response.content.decode()
     assert "Saturday, December 5, 2026 at 12:00 AM" in html
     assert "(<span data-zone-label>Asia/Tokyo</span>)" in html
-    assert 'value="remote"' in html and "Remote (video) · $90" in html
-    assert "In person (NYC) · $120 · meet at Bryant Park Cafe" in html
+    assert 'value="remote"' in html and "Remote (video) · $90.00" in html
+    assert "In person (NYC) · $120.00 · meet at Bryant Park Cafe" in html
     assert f'name="slot" value="{slot.pk}"' in html
     assert 'name="student_timezone" value="Asia/Tokyo"' in html
     for label in ("Your name", "Email", "What do you want to work on? (optional)"):

@@ -81,7 +81,7 @@ def test_a_student_cancels_from_the_manage_link_and_sees_the_refund(open_page, f
     screenshot(page, "cancel-phone")
     page.get_by_role("button", name="Yes, cancel my session").click()
     page.get_by_role("heading", name="Booking cancelled").wait_for()
-    assert page.get_by_text("$90 is on its way back to your card.").is_visible()
+    assert page.get_by_text("$90.00 is on its way back to your card.").is_visible()
     screenshot(page, "cancelled-phone")
 
     booking.refresh_from_db()

@@ -76,8 +76,8 @@ def test_a_student_books_in_person_from_the_calendar_and_every_page_agrees(
     # Checkout: the same time and price as the form, the deadline, the hold.
     details = page.locator(".details").first
     assert text(details.locator("dd").first.inner_text()) == form_when
-    assert "$120" in text(details.inner_text())
-    assert page.get_by_role("button", name="Pay $120").is_visible()
+    assert "$120.00" in text(details.inner_text())
+    assert page.get_by_role("button", name="Pay $120.00").is_visible()
     assert f"Free cancellation until {deadline}" in text(page.locator("[data-policy]").inner_text())
     hold = text(page.locator("[data-hold]").inner_text())
     assert re.search(
@@ -93,7 +93,7 @@ def test_a_student_books_in_person_from_the_calendar_and_every_page_agrees(
     assert not has_horizontal_scroll(page)
     clean_axe(page)
     screenshot(page, f"checkout-{zone.replace('/', '-')}")
-    page.get_by_role("button", name="Pay $120").click()
+    page.get_by_role("button", name="Pay $120.00").click()
 
     # Confirmation: deadline, calendar links, the place's time.
     page.get_by_role("heading", name="Booking confirmed").wait_for()

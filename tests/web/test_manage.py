@@ -98,7 +98,7 @@ def test_cancelling_refunds_per_policy_and_shows_it(client, confirmed):
     assert response.redirect_chain == [(confirmed.manage_path, 302)]
     html = response.content.decode()
     assert "Booking cancelled" in html
-    assert "$90 is on its way back to your card." in html
+    assert "$90.00 is on its way back to your card." in html
     confirmed.refresh_from_db()
     assert confirmed.status == BookingStatus.CANCELLED
     assert confirmed.refund_amount == 9000

@@ -13,12 +13,12 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
     [
-        (9000, "usd", "$90"),
+        (9000, "usd", "$90.00"),
         (9050, "usd", "$90.50"),
         (123456, "eur", "€1,234.56"),
         (1500, "jpy", "¥1,500"),
-        (2500, "chf", "25 CHF"),
-        (0, "usd", "$0"),
+        (2500, "chf", "25.00 CHF"),
+        (0, "usd", "$0.00"),
     ],
 )
 def test_money_reads_like_a_price_tag(amount, currency, shown):

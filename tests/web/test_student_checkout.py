@@ -33,8 +33,8 @@ def test_the_checkout_shows_the_time_in_the_students_zone_like_the_form(client, 
 
 def test_the_checkout_shows_the_price_as_the_form_does(client, frozen, slot, now):
     html = checkout(client, hold_slot(slot, now=now))
-    assert "<strong data-amount>$90</strong>" in html
-    assert ">Pay $90</button>" in html
+    assert "<strong data-amount>$90.00</strong>" in html
+    assert ">Pay $90.00</button>" in html
     assert "minor units" not in html
 
 

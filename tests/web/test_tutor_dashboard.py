@@ -205,9 +205,9 @@ def test_earnings_are_paid_minus_refunded_per_month_in_the_tutors_zone(
         for row in re.findall(r"<tr><th scope=\"row\">(.*?)</tr>", table)
     ]
     assert rows == [
-        ["December", "2026", "USD", "$90", "$90", "$0"],
-        ["December", "2026", "EUR", "€80", "€0", "€80"],
-        ["November", "2026", "USD", "$180", "$0", "$180"],
+        ["December", "2026", "USD", "$90.00", "$90.00", "$0.00"],
+        ["December", "2026", "EUR", "€80.00", "€0.00", "€80.00"],
+        ["November", "2026", "USD", "$180.00", "$0.00", "$180.00"],
     ]
 
 

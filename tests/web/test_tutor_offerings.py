@@ -31,8 +31,8 @@ def offering_form(**changes):
 
 def test_the_page_lists_session_types_with_prices(tutor_client, offerings):
     html = tutor_client.get("/tutor/offerings/").content.decode()
-    assert "Python (video)" in html and "$90" in html
-    assert "Python (in person)" in html and "$120" in html
+    assert "Python (video)" in html and "$90.00" in html
+    assert "Python (in person)" in html and "$120.00" in html
 
 
 def test_adding_a_session_type_stores_the_price_in_cents(tutor_client, tutor):

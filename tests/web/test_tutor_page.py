@@ -45,8 +45,8 @@ def test_the_tutor_page_shows_who_they_are_and_both_prices(client, frozen, tutor
     html = response.content.decode()
     assert '<h1 id="tutor-name">Ada Park</h1>' in html
     assert "Python from scratch" in html
-    assert "Remote (video)" in html and "$90" in html
-    assert "In person (NYC)" in html and "$120" in html
+    assert "Remote (video)" in html and "$90.00" in html
+    assert "In person (NYC)" in html and "$120.00" in html
     assert "Bryant Park Cafe, 40 W 40th St, New York, NY 10018" in html
 
 
@@ -72,7 +72,7 @@ def test_the_page_embeds_the_whole_horizon_of_open_slots_as_data(
     first = data["slots"][0]
     assert first["start"] == "2026-12-03T15:00:00Z"
     assert first["end"] == "2026-12-03T16:00:00Z"
-    assert first["modes"] == {"remote": "$90", "in_person": "$120"}
+    assert first["modes"] == {"remote": "$90.00", "in_person": "$120.00"}
 
 
 def test_a_held_slot_is_not_offered(client, api, frozen, slot):

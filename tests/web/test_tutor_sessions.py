@@ -87,7 +87,7 @@ def test_a_booking_page_shows_the_student_and_note(tutor_client, booked):
     assert "Sam Student" in html
     assert 'href="mailto:sam@example.com"' in html
     assert "Decorators, please" in html
-    assert "Cancel and refund $90" in html
+    assert "Cancel and refund $90.00" in html
     assert "Mark completed" not in html  # not started yet
 
 
@@ -106,7 +106,7 @@ def test_the_tutor_cancels_with_a_full_refund(tutor_client, booked, frozen):
     response = tutor_client.post(
         f"/tutor/bookings/{booked.pk}/", {"action": "cancel", "reason": "ill"}, follow=True
     )
-    assert b"Cancelled; $90 refunded to the student." in response.content
+    assert b"Cancelled; $90.00 refunded to the student." in response.content
     booked.refresh_from_db()
     assert booked.status == BookingStatus.CANCELLED
     assert booked.refund_amount == 9000
