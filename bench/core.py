@@ -662,6 +662,40 @@ def profile(run: Sample, count: int, out: io.StringIO) -> None:
     stats.sort_stats("cumulative").print_stats(30)
 
 
+def add_report_args(parser: argparse.ArgumentParser) -> None:
+    """The options print_queries and print_profiles answer to."""
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="cProfile N more requests of each"
+    )
+    parser.add_argument("--show-sql", action="store_true", help="print the captured SQL")
+
+
+def print_queries(counts: Sequence[tuple[str, QueryCount]], *, width: int, show_sql: bool) -> None:
+    """Each request's statements and transaction control (with show_sql, the SQL)."""
+    for label, qc in counts:
+        print(
+            f"  {label:<{width}} {qc.statements:3d} statements + {qc.transaction} "
+            "transaction control"
+        )
+    print("  (not captured: the CONN_HEALTH_CHECKS 'SELECT 1' each request starts with)\n")
+    if show_sql:
+        for label, qc in counts:
+            print(f"-- {label}")
+            for statement in qc.sql:
+                print(f"   {statement[:300]}")
+        print()
+
+
+def print_profiles(runs: Iterable[tuple[str, Sample]], count: int) -> None:
+    """cProfile `count` more requests of each run (nothing when count is 0)."""
+    if not count:
+        return
+    for label, run_one in runs:
+        out = io.StringIO()
+        profile(run_one, count, out)
+        print(f"cProfile of {count} × {label}\n{out.getvalue()}")
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -783,10 +817,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--holds-iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=30, help="untimed rounds before each")
     parser.add_argument("--seed", type=int, default=20261202, help="random seed of the data")
-    parser.add_argument(
-        "--profile", type=int, default=0, metavar="N", help="cProfile N more requests of each"
-    )
-    parser.add_argument("--show-sql", action="store_true", help="print the captured SQL")
+    add_report_args(parser)
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     return parser.parse_args(argv)
 
@@ -869,21 +900,8 @@ def run(args: argparse.Namespace) -> int:
         ("POST /api/bookings/", count_queries(ep.hold)),
         ("insert floor", count_queries(ep.insert_floor)),
     ]
-    for label, qc in counts:
-        print(f"  {label:<22} {qc.statements:3d} statements + {qc.transaction} transaction control")
-    print("  (not captured: the CONN_HEALTH_CHECKS 'SELECT 1' each request starts with)\n")
-    if args.show_sql:
-        for label, qc in counts:
-            print(f"-- {label}")
-            for statement in qc.sql:
-                print(f"   {statement[:300]}")
-        print()
-
-    if args.profile:
-        for label, run_one in (("GET /api/slots/", ep.slots), ("POST /api/bookings/", ep.hold)):
-            out = io.StringIO()
-            profile(run_one, args.profile, out)
-            print(f"cProfile of {args.profile} × {label}\n{out.getvalue()}")
+    print_queries(counts, width=22, show_sql=args.show_sql)
+    print_profiles((("GET /api/slots/", ep.slots), ("POST /api/bookings/", ep.hold)), args.profile)
 
     print("Overall:", "PASS" if ok else "FAIL")
     return 1 if args.check and not ok else 0

@@ -25,7 +25,6 @@ rather than repeat a hold's work per week.
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
 import os
@@ -139,10 +138,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=30, help="untimed rounds first")
     parser.add_argument("--seed", type=int, default=20261202, help="random seed of the data")
-    parser.add_argument(
-        "--profile", type=int, default=0, metavar="N", help="cProfile N more requests of each"
-    )
-    parser.add_argument("--show-sql", action="store_true", help="print the captured SQL")
+    core.add_report_args(parser)
     parser.add_argument("--check", action="store_true", help="exit 1 if the target is missed")
     return parser.parse_args(argv)
 
@@ -215,21 +211,8 @@ def run(args: argparse.Namespace, needed: int) -> int:
         ("POST /api/bookings/", core.count_queries(single)),
     ]
     print("Queries per request (CaptureQueriesContext, one extra request each)")
-    for label, qc in counts:
-        print(f"  {label:<28} {qc.statements:3d} statements + {qc.transaction} transaction control")
-    print("  (not captured: the CONN_HEALTH_CHECKS 'SELECT 1' each request starts with)\n")
-    if args.show_sql:
-        for label, qc in counts:
-            print(f"-- {label}")
-            for statement in qc.sql:
-                print(f"   {statement[:300]}")
-        print()
-
-    if args.profile:
-        for label, run_one in ((counts[0][0], series), (counts[1][0], single)):
-            out = io.StringIO()
-            core.profile(run_one, args.profile, out)
-            print(f"cProfile of {args.profile} × {label}\n{out.getvalue()}")
+    core.print_queries(counts, width=28, show_sql=args.show_sql)
+    core.print_profiles(((counts[0][0], series), (counts[1][0], single)), args.profile)
 
     print("Overall:", "PASS" if passed else "FAIL")
     return 1 if args.check and not passed else 0

@@ -27,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -44,6 +44,7 @@ from .models import (
     NotificationKind,
     NotificationState,
     Recipient,
+    TimeRequestEmail,
 )
 from .money import format_money
 from .policy import free_cancellation_until
@@ -479,6 +480,10 @@ def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
     if booking.series_id is not None and n.kind in SERIES_SUMMARY:
         context["series"] = _series_summary(booking, reader_zone=reader_zone)
         context["series"]["confirmation"] = n.kind == NotificationKind.CONFIRMED
+        # The student's page for the whole series (bookings/web/series_views.py).
+        if to_student and (series := booking.series) is not None:
+            path = reverse("web:series", args=[series.manage_token])
+            context["series"]["url"] = settings.PUBLIC_BASE_URL + path
     return context
 
 
@@ -697,12 +702,33 @@ def _stale(n: Notification) -> str:
     return ""
 
 
+def claim(outbox: type[Notification | TimeRequestEmail], pk: int, *, now: datetime) -> bool:
+    """Take one due row of an outbox (Notification or TimeRequestEmail) for sending.
+    A conditional update: of two workers only one gets the row."""
+    claimed = outbox.objects.filter(pk=pk, state=NotificationState.PENDING, due_at__lte=now).update(
+        state=NotificationState.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    return bool(claimed)
+
+
+def failed(
+    mine: QuerySet[Any], exc: Exception, *, attempts: int, now: datetime, bug: bool = False
+) -> str:
+    """Record a failed send on the claimed row (`mine`): back to pending after the
+    backoff, or failed for good when retrying cannot help (a bug, a permanent refusal,
+    attempts used up). Returns "retry" or "failed"."""
+    give_up = bug or _is_permanent(exc) or attempts >= MAX_ATTEMPTS
+    mine.update(
+        state=NotificationState.FAILED if give_up else NotificationState.PENDING,
+        due_at=now + backoff(attempts),
+        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+    )
+    return "failed" if give_up else "retry"
+
+
 def deliver(notification_id: int, *, now: datetime) -> str:
     """Send one due row if this caller wins the claim. Returns what happened."""
-    claimed = Notification.objects.filter(
-        pk=notification_id, state=NotificationState.PENDING, due_at__lte=now
-    ).update(state=NotificationState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    if not claimed:
+    if not claim(Notification, notification_id, now=now):
         return "not claimed"
     n = Notification.objects.select_related(
         "booking", "booking__tutor", "booking__offering", "booking__slot"
@@ -722,14 +748,8 @@ def deliver(notification_id: int, *, now: datetime) -> str:
         bug = not isinstance(exc, OSError | smtplib.SMTPException | ValueError | UnicodeError)
         if bug:
             logger.exception("notification %s cannot be built or sent", n.pk)
-        give_up = bug or _is_permanent(exc) or n.attempts >= MAX_ATTEMPTS
-        mine.update(
-            state=NotificationState.FAILED if give_up else NotificationState.PENDING,
-            due_at=now + backoff(n.attempts),
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-        )
         logger.warning("notification %s attempt %s failed: %s", n.pk, n.attempts, exc)
-        return "failed" if give_up else "retry"
+        return failed(mine, exc, attempts=n.attempts, now=now, bug=bug)
     mine.update(state=NotificationState.SENT, sent_at=now, last_error="")
     logger.info("notification %s (%s to %s) sent", n.pk, n.kind, n.recipient)
     return "sent"

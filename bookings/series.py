@@ -43,6 +43,7 @@ from .services import (
     booking_payment_refused,
     booking_release,
     client_digest,
+    hold_limits_check,
 )
 from .tokens import key_of
 
@@ -167,42 +168,6 @@ def _conflicts(
     return sorted(found, key=lambda c: c.week.number)
 
 
-def _check_limits(around: sql.Around, *, held: int, digest: str) -> None:
-    """The single hold's limits, with the series counted as its `held` holds: a
-    student (or network) with other unpaid holds cannot add a series on top; one with
-    none may hold a whole series, which then blocks further holds until it is paid.
-    The tutor-wide share is checked as for one hold: it guards against many clients
-    at once, and a series is one client."""
-    per_email = max(settings.BOOKING_MAX_HOLDS_PER_EMAIL, held)
-    if around.holds_by_email + held > per_email:
-        raise ApplicationError(
-            "too_many_holds",
-            f"You already hold {around.holds_by_email} unpaid slots. Pay for or cancel them "
-            "first, or wait for the holds to expire.",
-            status=409,
-        )
-    per_client = max(settings.BOOKING_MAX_HOLDS_PER_CLIENT, held)
-    if digest and around.holds_by_client + held > per_client:
-        raise ApplicationError(
-            "too_many_holds",
-            f"{around.holds_by_client} unpaid slots are already held from your network. "
-            "Pay for or cancel them first, or wait for the holds to expire.",
-            status=409,
-        )
-    if around.tutor_holds + 1 > max(
-        settings.BOOKING_MIN_HELD_PER_TUTOR,
-        settings.BOOKING_MAX_HELD_SHARE * around.tutor_slots,
-    ):
-        raise ApplicationError(
-            "too_many_holds",
-            "Many of this tutor's times are being paid for right now. Please try again "
-            f"in a few minutes (unpaid holds end after {settings.BOOKING_HOLD_MINUTES} "
-            "minutes).",
-            status=409,
-            reason="tutor_share",
-        )
-
-
 def _hold_rows(
     *,
     slot_id: int,
@@ -255,7 +220,13 @@ def _hold_rows(
             tutor_share=True,
             now=now,
         )
-        _check_limits(around, held=len(asked), digest=digest)
+        # The series counts as its weeks against the limits on unpaid holds.
+        hold_limits_check(
+            around,
+            digest=digest,
+            held=len(asked),
+            remedy="Pay for or cancel them first, or wait for the holds to expire.",
+        )
         series = BookingSeries.objects.create(
             tutor=first.tutor,
             offering=offering,

@@ -173,6 +173,48 @@ class Hold:
     payment_url: str
 
 
+ONE_HOLD_REMEDY = "Pay for or cancel one first, or wait for a hold to expire."
+
+
+def hold_limits_check(
+    around: sql.Around, *, digest: str, held: int = 1, remedy: str = ONE_HOLD_REMEDY
+) -> None:
+    """The limits on unpaid holds, for `held` new holds at once (a series counts as its
+    weeks): per student email, per network (`digest`, services.client_digest) and the
+    tutor-wide share. A student or network with no other unpaid holds may take more
+    than the per-email or per-client limit at once (a whole series), which then
+    blocks further holds until it is paid. The tutor-wide share counts the new holds
+    as one: it guards against many clients at once, and a series is one client."""
+    per_email = max(settings.BOOKING_MAX_HOLDS_PER_EMAIL, held)
+    if around.holds_by_email + held > per_email:
+        raise ApplicationError(
+            "too_many_holds",
+            f"You already hold {around.holds_by_email} unpaid slots. {remedy}",
+            status=409,
+        )
+    per_client = max(settings.BOOKING_MAX_HOLDS_PER_CLIENT, held)
+    if digest and around.holds_by_client + held > per_client:
+        raise ApplicationError(
+            "too_many_holds",
+            f"{around.holds_by_client} unpaid slots are already held from your network. {remedy}",
+            status=409,
+        )
+    if around.tutor_holds + 1 > max(
+        settings.BOOKING_MIN_HELD_PER_TUTOR,
+        settings.BOOKING_MAX_HELD_SHARE * around.tutor_slots,
+    ):
+        # Many clients together (throwaway emails, rotating addresses) must not be
+        # able to sit on a tutor's whole calendar either.
+        raise ApplicationError(
+            "too_many_holds",
+            "Many of this tutor's times are being paid for right now. Please try again "
+            f"in a few minutes (unpaid holds end after {settings.BOOKING_HOLD_MINUTES} "
+            "minutes).",
+            status=409,
+            reason="tutor_share",
+        )
+
+
 def _hold_row(
     *,
     slot_id: int,
@@ -215,34 +257,7 @@ def _hold_row(
         decision = decide(slot, mode=mode, now=now, busy=around.busy)
         if isinstance(decision, Closed):
             raise SlotUnavailable(decision.message, reason=decision.reason)
-        if around.holds_by_email >= settings.BOOKING_MAX_HOLDS_PER_EMAIL:
-            raise ApplicationError(
-                "too_many_holds",
-                f"You already hold {around.holds_by_email} unpaid slots. Pay for or cancel "
-                "one first, or wait for a hold to expire.",
-                status=409,
-            )
-        if digest and around.holds_by_client >= settings.BOOKING_MAX_HOLDS_PER_CLIENT:
-            raise ApplicationError(
-                "too_many_holds",
-                f"{around.holds_by_client} unpaid slots are already held from your network. "
-                "Pay for or cancel one first, or wait for a hold to expire.",
-                status=409,
-            )
-        if around.tutor_holds + 1 > max(
-            settings.BOOKING_MIN_HELD_PER_TUTOR,
-            settings.BOOKING_MAX_HELD_SHARE * around.tutor_slots,
-        ):
-            # Many clients together (throwaway emails, rotating addresses) must not be
-            # able to sit on a tutor's whole calendar either.
-            raise ApplicationError(
-                "too_many_holds",
-                "Many of this tutor's times are being paid for right now. Please try again "
-                f"in a few minutes (unpaid holds end after {settings.BOOKING_HOLD_MINUTES} "
-                "minutes).",
-                status=409,
-                reason="tutor_share",
-            )
+        hold_limits_check(around, digest=digest)
         offering = decision.offerings[mode]
         booking = Booking.objects.create(
             tutor=slot.tutor,

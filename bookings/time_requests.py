@@ -590,10 +590,7 @@ def _stale(e: TimeRequestEmail) -> str:
 
 def deliver(email_id: int, *, now: datetime) -> str:
     """Send one due row if this caller wins the claim (see notifications.deliver)."""
-    claimed = TimeRequestEmail.objects.filter(
-        pk=email_id, state=NotificationState.PENDING, due_at__lte=now
-    ).update(state=NotificationState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    if not claimed:
+    if not notifications.claim(TimeRequestEmail, email_id, now=now):
         return "not claimed"
     e = TimeRequestEmail.objects.select_related(
         "request", "request__tutor", "request__offering"
@@ -607,14 +604,8 @@ def deliver(email_id: int, *, now: datetime) -> str:
         message.connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
         message.send()
     except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as exc:
-        give_up = notifications._is_permanent(exc) or e.attempts >= notifications.MAX_ATTEMPTS
-        mine.update(
-            state=NotificationState.FAILED if give_up else NotificationState.PENDING,
-            due_at=now + notifications.backoff(e.attempts),
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-        )
         logger.warning("request email %s attempt %s failed: %s", e.pk, e.attempts, exc)
-        return "failed" if give_up else "retry"
+        return notifications.failed(mine, exc, attempts=e.attempts, now=now)
     mine.update(state=NotificationState.SENT, sent_at=now, last_error="")
     return "sent"
 

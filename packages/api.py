@@ -12,8 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bookings import validation
-from bookings.api.fields import EmailAddressField, NameField, TextField, TimeZoneField
+from bookings.api.fields import (
+    EmailAddressField,
+    NameField,
+    NotesField,
+    StudentTimeZoneField,
+)
 from bookings.api.public import ERRORS, conflict
 from bookings.api.serializers import (
     BookingSerializer,
@@ -70,14 +74,8 @@ class PurchaseSerializer(serializers.Serializer):
 
 class SpendSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    notes = TextField(
-        multiline=True,
-        max_length=validation.NOTES_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-    )
-    student_timezone = TimeZoneField(max_length=64, required=False, allow_blank=True, default="")
+    notes = NotesField()
+    student_timezone = StudentTimeZoneField()
 
 
 def purchase_dict(purchase: Purchase, *, now: datetime) -> dict[str, Any]:

@@ -44,6 +44,16 @@ class PackageForm(forms.Form):
         assert isinstance(offering_field, forms.ModelChoiceField)  # noqa: S101
         offering_field.queryset = Offering.objects.filter(tutor=tutor)
 
+    def terms(self) -> dict[str, Any]:
+        """The package's terms as package_create and package_update take them."""
+        return {
+            "offering": self.cleaned_data["offering"],
+            "sessions": self.cleaned_data["sessions"],
+            "price_amount": self.price_amount(),
+            "valid_days": self.cleaned_data["valid_days"],
+            "active": self.cleaned_data["active"],
+        }
+
     def price_amount(self) -> int:
         offering: Offering = self.cleaned_data["offering"]
         price: Decimal = self.cleaned_data["price"]

@@ -35,14 +35,7 @@ def tutor_packages(request: HttpRequest, tutor: Tutor) -> HttpResponse:
     form = PackageForm(request.POST or None, tutor=tutor)
     if request.method == "POST" and form.is_valid():
         try:
-            services.package_create(
-                tutor=tutor,
-                offering=form.cleaned_data["offering"],
-                sessions=form.cleaned_data["sessions"],
-                price_amount=form.price_amount(),
-                valid_days=form.cleaned_data["valid_days"],
-                active=form.cleaned_data["active"],
-            )
+            services.package_create(tutor=tutor, **form.terms())
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -71,14 +64,7 @@ def tutor_package_edit(request: HttpRequest, tutor: Tutor, pk: int) -> HttpRespo
     form = PackageForm(request.POST or None, tutor=tutor, package=package)
     if request.method == "POST" and form.is_valid():
         try:
-            services.package_update(
-                package=package,
-                offering=form.cleaned_data["offering"],
-                sessions=form.cleaned_data["sessions"],
-                price_amount=form.price_amount(),
-                valid_days=form.cleaned_data["valid_days"],
-                active=form.cleaned_data["active"],
-            )
+            services.package_update(package=package, **form.terms())
         except ApplicationError as exc:
             apply_error(form, exc)
         else:

@@ -11,6 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import transaction
@@ -73,6 +74,17 @@ def checkout_open(*, booking: Booking, series_bookings: list[Booking] | None = N
     return payment
 
 
+def _fail_without_page(payment: Payment, session: gateway.CheckoutSession) -> NoReturn:
+    """Stripe made a session without a URL: nobody can pay without a page. The payment
+    fails, keeping the session's id so any event for it still finds us."""
+    Payment.objects.filter(pk=payment.pk).update(
+        status=PaymentStatus.FAILED,
+        checkout_session_id=session.id,
+        last_error="Stripe sent no checkout URL.",
+    )
+    raise PaymentUnavailable("The payment service sent no checkout page.", status=502)
+
+
 def checkout_start(*, booking: Booking, now: datetime) -> Payment:
     """Create the Stripe session for the payment checkout_open() recorded with the hold.
 
@@ -126,13 +138,7 @@ def checkout_start(*, booking: Booking, now: datetime) -> Payment:
             "The payment service refused to open a checkout. Nothing was booked.", status=502
         ) from exc
     if session.url is None:
-        # Nobody can pay without a page; keep the id so any event for it still finds us.
-        Payment.objects.filter(pk=payment.pk).update(
-            status=PaymentStatus.FAILED,
-            checkout_session_id=session.id,
-            last_error="Stripe sent no checkout URL.",
-        )
-        raise PaymentUnavailable("The payment service sent no checkout page.", status=502)
+        _fail_without_page(payment, session)
     if expires_at != booking.hold_expires_at:
         # Only a hold still waiting: a very fast webhook may have confirmed it already.
         held = Booking.objects.filter(status=BookingStatus.PENDING_PAYMENT)
@@ -724,12 +730,7 @@ def purchase_checkout_start(
             status=503 if exc.retryable else 502,
         ) from exc
     if session.url is None:
-        Payment.objects.filter(pk=payment.pk).update(
-            status=PaymentStatus.FAILED,
-            checkout_session_id=session.id,
-            last_error="Stripe sent no checkout URL.",
-        )
-        raise PaymentUnavailable("The payment service sent no checkout page.", status=502)
+        _fail_without_page(payment, session)
     payment.checkout_session_id = session.id
     payment.checkout_url = session.url
     payment.save(update_fields=["checkout_session_id", "checkout_url", "updated_at"])

@@ -136,6 +136,17 @@ class TimeZoneField(serializers.CharField):
         return value
 
 
+class StudentTimeZoneField(TimeZoneField):
+    """The student's IANA zone, for the times shown to them: optional, blank by default."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("default", "")
+        super().__init__(**kwargs)
+
+
 # --- free text -------------------------------------------------------------------------------
 
 
@@ -161,6 +172,18 @@ class MultilineTextField(TextField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(multiline=True, **kwargs)
+
+
+class NotesField(MultilineTextField):
+    """The student's optional note to the tutor: at most NOTES_MAX_LENGTH, blank by
+    default."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", validation.NOTES_MAX_LENGTH)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("default", "")
+        super().__init__(**kwargs)
 
 
 class NameField(TextField):

@@ -18,7 +18,14 @@ from rest_framework.views import APIView
 from bookings import selectors, time_requests, validation
 from bookings.models import MAX_REQUESTED_TIMES, TimeRequest, TimeRequestStatus
 
-from .fields import AwareDateTimeField, EmailAddressField, NameField, TextField, TimeZoneField
+from .fields import (
+    AwareDateTimeField,
+    EmailAddressField,
+    NameField,
+    NotesField,
+    StudentTimeZoneField,
+    TextField,
+)
 from .serializers import ErrorSerializer
 from .throttles import ScopedRate, client_address
 from .tutor import IsTutor, TutorScoped
@@ -47,19 +54,9 @@ class TimeRequestCreateSerializer(serializers.Serializer):
     )
     student_name = NameField()
     student_email = EmailAddressField()
-    note = TextField(
-        multiline=True,
-        max_length=validation.NOTES_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-    )
-    student_timezone = TimeZoneField(
-        max_length=64,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="The student's IANA zone, for the times in emails and on the offer page.",
+    note = NotesField()
+    student_timezone = StudentTimeZoneField(
+        help_text="The student's IANA zone, for the times in emails and on the offer page."
     )
 
 

@@ -27,7 +27,8 @@ from .fields import (
     EdgeModelSerializer,
     EmailAddressField,
     NameField,
-    TextField,
+    NotesField,
+    StudentTimeZoneField,
     TimeZoneField,
     WallClockTimeField,
 )
@@ -156,19 +157,9 @@ class BookingCreateSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=Mode.choices)
     student_name = NameField()
     student_email = EmailAddressField()
-    notes = TextField(
-        multiline=True,
-        max_length=validation.NOTES_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-    )
-    student_timezone = TimeZoneField(
-        max_length=64,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="The student's IANA zone, for the times in emails.",
+    notes = NotesField()
+    student_timezone = StudentTimeZoneField(
+        help_text="The student's IANA zone, for the times in emails."
     )
 
 

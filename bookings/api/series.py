@@ -14,12 +14,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bookings import ics, validation
+from bookings import ics
 from bookings import series as series_service
 from bookings.models import MAX_SERIES_WEEKS, Actor, Booking, BookingSeries, Mode
 from bookings.payment_port import payment_port
 
-from .fields import EmailAddressField, NameField, TextField, TimeZoneField
+from .fields import (
+    EmailAddressField,
+    NameField,
+    NotesField,
+    StudentTimeZoneField,
+)
 from .public import ERRORS, conflict
 from .serializers import ErrorSerializer, MoneySerializer, booking_dict, money
 from .throttles import (
@@ -51,14 +56,8 @@ class SeriesCreateSerializer(serializers.Serializer):
     )
     student_name = NameField()
     student_email = EmailAddressField()
-    notes = TextField(
-        multiline=True,
-        max_length=validation.NOTES_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-    )
-    student_timezone = TimeZoneField(max_length=64, required=False, allow_blank=True, default="")
+    notes = NotesField()
+    student_timezone = StudentTimeZoneField()
 
 
 class SeriesConflictSerializer(ErrorSerializer):

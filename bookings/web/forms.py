@@ -104,6 +104,28 @@ class LinkField(forms.URLField):
         validation.check_text(value)
 
 
+def student_name_field() -> NameField:
+    """The student's name on a booking page's form."""
+    return NameField(
+        label="Your name",
+        error_messages={"required": "Tell us your name."},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+
+
+def student_email_field(*, help_text: str, required_message: str) -> EmailAddressField:
+    """The student's email on a booking page's form; `help_text` says what is sent there."""
+    return EmailAddressField(
+        label="Email",
+        help_text=help_text,
+        error_messages={
+            "required": required_message,
+            "invalid": "That does not look like an email address (e.g. sam@example.com).",
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
 class BookingForm(Form):
     slot = forms.IntegerField(
         label="Time",
@@ -118,19 +140,10 @@ class BookingForm(Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose remote or in person."},
     )
-    student_name = NameField(
-        label="Your name",
-        error_messages={"required": "Tell us your name."},
-        widget=forms.TextInput(attrs={"autocomplete": "name"}),
-    )
-    student_email = EmailAddressField(
-        label="Email",
+    student_name = student_name_field()
+    student_email = student_email_field(
         help_text="Your confirmation and calendar invite go here.",
-        error_messages={
-            "required": "We need your email to send the confirmation.",
-            "invalid": "That does not look like an email address (e.g. sam@example.com).",
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        required_message="We need your email to send the confirmation.",
     )
     notes = TextField(
         multiline=True,

@@ -24,7 +24,7 @@ from bookings.models import MAX_REQUESTED_TIMES, Offering, TimeRequestStatus, Tu
 from bookings.money import format_money
 
 from . import presenters
-from .forms import EmailAddressField, Form, NameField, TextField
+from .forms import Form, TextField, student_email_field, student_name_field
 from .views import _public_tutor, tutor_required
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -54,19 +54,10 @@ class TimeRequestForm(Form):
     time_2 = _time_field(2)
     time_3 = _time_field(3)
     student_timezone = forms.ChoiceField(label="Your time zone")
-    student_name = NameField(
-        label="Your name",
-        error_messages={"required": "Tell us your name."},
-        widget=forms.TextInput(attrs={"autocomplete": "name"}),
-    )
-    student_email = EmailAddressField(
-        label="Email",
+    student_name = student_name_field()
+    student_email = student_email_field(
         help_text="The tutor's answer, and a link to book the time, go here.",
-        error_messages={
-            "required": "We need your email to send the tutor's answer.",
-            "invalid": "That does not look like an email address (e.g. sam@example.com).",
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        required_message="We need your email to send the tutor's answer.",
     )
     note = TextField(
         multiline=True,

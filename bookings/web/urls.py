@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import request_views, tutor_views, views
+from . import request_views, series_views, tutor_views, views
 
 app_name = "web"
 
@@ -27,6 +27,10 @@ urlpatterns = [
         request_views.tutor_request_decline,
         name="tutor-request-decline",
     ),
+    # Weekly series (series_views.py).
+    path("t/<slug:slug>/series/", series_views.series_new, name="series-new"),
+    path("series/<str:token>/", series_views.series_page, name="series"),
+    path("series/<str:token>/cancel/", series_views.series_cancel, name="series-cancel"),
     path("tutor/", views.dashboard, name="tutor-dashboard"),
     path("tutor/bookings/<uuid:pk>/", views.tutor_booking, name="tutor-booking"),
     path("tutor/bookings/<uuid:pk>/move/", tutor_views.booking_move, name="tutor-booking-move"),
