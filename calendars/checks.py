@@ -19,6 +19,15 @@ def credentials_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
                 id="calendars.E001",
             )
         ]
+    if settings.CALENDAR_CREDENTIALS_KEY.strip():
+        from django.core.exceptions import ImproperlyConfigured
+
+        from .crypto import _fernet
+
+        try:
+            _fernet()
+        except ImproperlyConfigured as exc:
+            return [Error(str(exc), id="calendars.E002")]
     return []
 
 

@@ -232,7 +232,9 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
             "filters": ["request_id"],
-        }
+        },
+        # Without a handler, Python's last-resort handler would print the record anyway.
+        "null": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -245,6 +247,13 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         # django-guid narrates every id it takes or makes at INFO; refused ids are warnings.
         "django_guid": {"level": "WARNING"},
+        # The tutors' calendar addresses are secrets (Google's ".../private-<hex>/basic.ics"
+        # has no shape the redaction can know). urllib3 prints every URL it fetches at
+        # DEBUG and the caldav client logs server answers (with their paths) up to
+        # CRITICAL: neither reaches the log; calendars.services records each failure in
+        # plain words on the source instead.
+        "urllib3": {"level": "WARNING"},
+        "caldav": {"handlers": ["null"], "propagate": False},
     },
 }
 

@@ -240,3 +240,12 @@ def test_the_series_confirmation_email_links_the_series_page(
     to_student = [m for m in mail.outbox if m.to == ["sam@example.com"]]
     assert to_student
     assert f"{settings.PUBLIC_BASE_URL}/series/{series.manage_token}/" in to_student[0].body
+
+
+def test_the_series_link_is_scrubbed_from_logs(frozen, weekly, now):
+    from config.observability import redact
+
+    series = series_hold(weekly[0], now=now)
+    line = redact(f"GET /series/{series.manage_token}/cancel/ 200")
+    assert series.manage_token not in line
+    assert line == "GET /series/[redacted]/cancel/ 200"
