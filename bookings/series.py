@@ -17,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from . import sql
 from .availability import CLOSED, Closed, busy_bookings, decide, horizon_end, local_to_utc
@@ -349,11 +348,6 @@ def series_sessions(series: BookingSeries) -> list[Booking]:
 
 
 # --- confirming and changing --------------------------------------------------------------
-
-
-def series_touch(series_id: Any) -> None:
-    """A session of the series changed: the series invite gets a higher SEQUENCE."""
-    BookingSeries.objects.filter(pk=series_id).update(sequence=F("sequence") + 1)
 
 
 def series_cancel_rest(

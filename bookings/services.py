@@ -257,7 +257,9 @@ def _hold_row(
         decision = decide(slot, mode=mode, now=now, busy=around.busy)
         if isinstance(decision, Closed):
             raise SlotUnavailable(decision.message, reason=decision.reason)
-        hold_limits_check(around, digest=digest)
+        if checkout:
+            # The limits are on unpaid holds; a booking paid in advance never is one.
+            hold_limits_check(around, digest=digest)
         offering = decision.offerings[mode]
         booking = Booking.objects.create(
             tutor=slot.tutor,
@@ -358,7 +360,8 @@ def booking_hold_prepaid(
     client: str = "",
 ) -> Booking:
     """Hold and confirm at once a booking paid in advance (a prepaid package credit):
-    the same locks, limits and availability decision as booking_hold, no checkout.
+    the same locks and availability decision as booking_hold, no checkout, and not the
+    limits on unpaid holds (it is confirmed in the same transaction, never unpaid).
 
     Call it inside the transaction that takes the payment (the caller has locked what
     pays and records the spend there), so the booking and its payment commit together

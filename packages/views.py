@@ -10,14 +10,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import Throttled
 
 from bookings import selectors as booking_selectors
-from bookings.api.throttles import client_address, link_throttled
+from bookings.api.throttles import (
+    client_address,
+    hold_rate_check,
+    hold_rate_record,
+    link_throttled,
+)
 from bookings.errors import ApplicationError, NotFound, apply_error
 from bookings.models import Tutor
 from bookings.money import format_money as money
 from bookings.web.presenters import by_day, picker_fetch
-from bookings.web.views import tutor_required
+from bookings.web.views import _wait, tutor_required
 from payments import services as payment_services
 from payments.models import Payment, PaymentKind, PaymentStatus, Provider
 
@@ -110,26 +116,39 @@ def on_sale(request: HttpRequest, slug: str) -> HttpResponse:
         if package is None:
             form.add_error(None, "Pick one of the packages.")
         elif form.is_valid():
+            email = form.cleaned_data["student_email"]
+            try:
+                # The same limits as a hold (per client address, then per email): each
+                # purchase opens a Stripe session, like a hold does.
+                hold_rate_check(email, request=request)
+            except Throttled as exc:
+                wait = int(getattr(exc, "wait", None) or 60)
+                form.add_error(None, f"Too many attempts. Please try again in {_wait(exc)}.")
+                response = render(request, "packages/on_sale.html", _on_sale(tutor, form, packages))
+                response.status_code = 429
+                response["Retry-After"] = str(wait)
+                return response
             try:
                 start = services.purchase_start(
                     package_id=package.pk,
                     student_name=form.cleaned_data["student_name"],
-                    student_email=form.cleaned_data["student_email"],
+                    student_email=email,
                     now=timezone.now(),
                 )
             except ApplicationError as exc:
                 apply_error(form, exc)
             else:
+                hold_rate_record(email)
                 return redirect(start.payment_url)
-    return render(
-        request,
-        "packages/on_sale.html",
-        {
-            "tutor": tutor,
-            "form": form,
-            "packages": [(p, money(p.price_amount, p.currency)) for p in packages],
-        },
-    )
+    return render(request, "packages/on_sale.html", _on_sale(tutor, form, packages))
+
+
+def _on_sale(tutor: Tutor, form: BuyForm, packages: list[Package]) -> dict[str, Any]:
+    return {
+        "tutor": tutor,
+        "form": form,
+        "packages": [(p, money(p.price_amount, p.currency)) for p in packages],
+    }
 
 
 def _purchase_or_404(token: str) -> Purchase:

@@ -163,9 +163,13 @@ def checkout_abandon(*, booking_id: BookingId, now: datetime) -> None:
     a moment ago and the webhook is still on its way (or lost): settle from Stripe's
     own answer at once, so late money confirms or is refunded without waiting.
     """
-    payment = (
-        Payment.objects.checkouts().filter(booking_id=booking_id, status=PaymentStatus.OPEN).first()
+    # A series' one checkout hangs on its first session, but any session may be the
+    # last one dropped: find it through the series too.
+    series_id = Booking.objects.filter(pk=booking_id).values_list("series_id", flat=True).first()
+    owner = (
+        Q(booking_id=booking_id) | Q(series_id=series_id) if series_id else Q(booking_id=booking_id)
     )
+    payment = Payment.objects.checkouts().filter(owner, status=PaymentStatus.OPEN).first()
     if payment is None:
         return
     if (

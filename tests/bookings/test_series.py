@@ -330,6 +330,25 @@ def test_cancelling_the_rest_refunds_each_session_per_policy(
     assert "method=CANCEL" in invite["Content-Type"]
 
 
+def test_cancelling_an_unpaid_series_closes_its_one_checkout(
+    api: Any, frozen: Any, tuesdays: list[Slot], fake: FakeStripe, on_commit_now: None
+) -> None:
+    """The checkout hangs on week 1, which cancel-rest drops first while the others
+    still wait: the session must close when the last one goes, not stay payable."""
+    body = ask(api, tuesdays[0], weeks=3).json()
+    payment = Payment.objects.get()
+    token = body["series_url"].rstrip("/").rsplit("/", 1)[1]
+
+    assert api.post(f"/api/series/{token}/cancel-rest/").status_code == 200
+
+    session_id = payment.checkout_session_id or ""
+    expired = fake.requests_to("POST", f"/v1/checkout/sessions/{session_id}/expire")
+    assert len(expired) == 1
+    assert fake.session(session_id)["status"] == "expired"
+    payment.refresh_from_db()
+    assert payment.status == "expired"
+
+
 # --- PostgreSQL: two series racing for one week ----------------------------------------------
 
 

@@ -130,3 +130,25 @@ def test_the_simulated_checkout_pays_a_purchase(client, frozen, now, package):
     assert response["Location"] == purchase.path
     assert balance(purchase, now=now) == 5
     assert len(mail.outbox) == 1
+
+
+def test_buying_on_the_web_page_is_throttled_like_a_hold(client, frozen, package, stripe, settings):
+    """Each purchase opens a Stripe session: the web form has the API's limits."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"holds_ip": "2/min", "holds_email": None, "manage_ip": None},
+    }
+    form = {"package": package.pk, "student_name": "Sam", "student_email": "sam@example.com"}
+    url = f"/t/{package.tutor.slug}/packages/"
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, form).status_code == 302
+    third = client.post(url, form)
+    assert third.status_code == 429
+    assert int(third["Retry-After"]) > 0
+    assert "Too many attempts" in third.content.decode()
+    assert Purchase.objects.count() == 2
+    assert len(stripe.sessions) == 2
+    cache.clear()

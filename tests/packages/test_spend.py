@@ -188,3 +188,22 @@ def test_an_entry_is_never_changed(bought):
     entry.credits = 50
     with pytest.raises(ValueError, match="never changed"):
         entry.save()
+
+
+def test_a_credit_books_even_when_the_student_has_the_most_unpaid_holds(
+    api, frozen, now, bought, slots, settings
+):
+    """The hold limits count unpaid holds; a credit booking is paid and confirmed at
+    once, so the student's open checkouts elsewhere do not stop it."""
+    settings.BOOKING_MAX_HOLDS_PER_EMAIL = 1
+    booking_services.booking_hold(
+        slot_id=slots[0].pk, mode="remote", student_name="Sam",
+        student_email="sam@example.com", now=now,
+    )  # fmt: skip
+    assert Booking.objects.get().status == BookingStatus.PENDING_PAYMENT
+
+    response = spend(api, bought, slots[1])
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "confirmed"
+    assert balance(bought, now=now) == 4
