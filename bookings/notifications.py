@@ -143,7 +143,7 @@ def _reminders(booking: Booking, *, now: datetime) -> list[Notification]:
     return rows
 
 
-def _void_reminders(booking: Booking) -> int:
+def void_reminders(booking: Booking) -> int:
     return Notification.objects.filter(
         booking=booking, kind=NotificationKind.REMINDER, state=NotificationState.PENDING
     ).update(state=NotificationState.VOID)
@@ -187,12 +187,22 @@ REASON_LIMIT = 500
 
 
 def notify_cancelled(
-    booking: Booking, *, now: datetime, refund_amount: int, by: str, reason: str = ""
+    booking: Booking,
+    *,
+    now: datetime,
+    refund_amount: int,
+    by: str,
+    reason: str = "",
+    prepaid: bool = False,
+    credit_returned: bool = False,
 ) -> None:
     """`reason`: what the tutor wrote when cancelling, forwarded to the student (a
-    student's or the system's reason is only logged: nobody else needs it)."""
-    _void_reminders(booking)
+    student's or the system's reason is only logged: nobody else needs it). `prepaid`:
+    paid with a package credit, which came back (`credit_returned`) or stays spent."""
+    void_reminders(booking)
     extra: dict[str, Any] = {"refund_amount": refund_amount, "cancelled_by": by}
+    if prepaid:
+        extra |= {"prepaid": True, "credit_returned": credit_returned}
     if by == Actor.TUTOR and (message := text_block(reason)[:REASON_LIMIT].strip()):
         extra["reason"] = message
     key = str(booking.sequence)
@@ -200,10 +210,28 @@ def notify_cancelled(
     _owe(booking, rows, now=now)
 
 
+def notify_rest_cancelled(sessions: list[Booking], *, now: datetime, by: str) -> None:
+    """The rest of a weekly series was cancelled (series_cancel_rest): one email to the
+    student and one to the tutor for all those sessions (`sessions`, the confirmed ones
+    it cancelled, earliest first), with their total refund, carried by the first of
+    them. Owing it again owes nothing (the key names the cancel-rest, and
+    series_cancel_rest can cancel the rest only once)."""
+    if not sessions:
+        return
+    first = sessions[0]
+    extra: dict[str, Any] = {
+        "refund_amount": sum(b.refund_amount for b in sessions),
+        "cancelled_by": by,
+        "rest_weeks": [b.series_week for b in sessions],
+    }
+    rows = _due_now(first, NotificationKind.CANCELLED, *BOTH, now=now, key="rest", extra=extra)
+    _owe(first, rows, now=now)
+
+
 def notify_rescheduled(
     booking: Booking, *, now: datetime, old_start: datetime, by: str = "student"
 ) -> None:
-    _void_reminders(booking)
+    void_reminders(booking)
     extra = {"old_start": old_start.isoformat(), "rescheduled_by": by}
     key = str(booking.sequence)
     rows = _due_now(booking, NotificationKind.RESCHEDULED, *BOTH, now=now, key=key, extra=extra)
@@ -217,28 +245,59 @@ def hold_expired_email_delay() -> timedelta:
 def notify_hold_expired(booking: Booking, *, now: datetime) -> None:
     """Owed a little later than the expiry: a student still on the checkout page may pay
     in the next minutes, and "nothing was charged" must not be followed by "confirmed"
-    or "refunded". Delivery drops it if that happened (see _stale)."""
+    or "refunded". Delivery drops it if that happened (see _stale).
+
+    A weekly series' holds expire together, one session at a time: the first to expire
+    carries one email about all of them (the series row is locked while asking, so two
+    sweepers cannot both owe it)."""
+    context = _version(booking)
+    if booking.series_id is not None:
+        list(BookingSeries.objects.select_for_update().filter(pk=booking.series_id).values("pk"))
+        if Notification.objects.filter(
+            booking__series_id=booking.series_id, kind=NotificationKind.HOLD_EXPIRED
+        ).exists():
+            return
+        held = (
+            Booking.objects.filter(
+                series_id=booking.series_id,
+                status__in=(BookingStatus.PENDING_PAYMENT, BookingStatus.EXPIRED),
+            )
+            .order_by("series_week")
+            .values_list("slot__start", flat=True)
+        )
+        context["week_starts"] = [start.isoformat() for start in held]
     row = _row(
         booking,
         NotificationKind.HOLD_EXPIRED,
         Recipient.STUDENT,
         key="1",
         due_at=now + hold_expired_email_delay(),
-        context=_version(booking),
+        context=context,
     )
     _owe(booking, [row], now=now)
 
 
 def notify_late_payment_refunded(
-    booking: Booking, *, now: datetime, amount: int, why: str = "taken"
+    booking: Booking,
+    *,
+    now: datetime,
+    amount: int,
+    why: str = "taken",
+    sessions: list[Booking] | None = None,
 ) -> None:
+    """Money came too late for `booking` and was refunded (`amount`). `sessions`: the
+    weeks of a series that one payment was for and could not have, told in one email
+    (carried by `booking`, the first of them) with their total."""
+    extra: dict[str, Any] = {"refund_amount": amount, "why": why}
+    if sessions:
+        extra["week_starts"] = [b.slot.start.isoformat() for b in sessions]
     rows = _due_now(
         booking,
         NotificationKind.LATE_PAYMENT_REFUNDED,
         Recipient.STUDENT,
         now=now,
         key="1",
-        extra={"refund_amount": amount, "why": why},
+        extra=extra,
     )
     _owe(booking, rows, now=now)
 
@@ -455,6 +514,17 @@ def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
         "refund": format_money(ctx.get("refund_amount", 0), booking.currency),
         "refund_amount": ctx.get("refund_amount", 0),
         "cancelled_by": ctx.get("cancelled_by", ""),
+        # Paid with a package credit: the credit came back, or stays spent; no money.
+        "prepaid": bool(ctx.get("prepaid")),
+        "credit_returned": bool(ctx.get("credit_returned")),
+        # The rest of a weekly series, cancelled at once: one email for these weeks.
+        "rest_count": len(ctx.get("rest_weeks", [])),
+        # A weekly series' sessions told about in one email (an expired series hold,
+        # late money refunded for several weeks): each in the reader's zone.
+        "weeks": [
+            zones.when(datetime.fromisoformat(w), reader_zone, short=True)
+            for w in ctx.get("week_starts", [])
+        ],
         "reason": text_block(ctx.get("reason", ""))[:REASON_LIMIT],
         "offset": offset_label(ctx.get("offset_minutes", 0)),
         "why": ctx.get("why", ""),
@@ -477,8 +547,12 @@ def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
     }
     if to_student:
         context["manage_url"] = booking.manage_url
+    if context["rest_count"]:
+        context["when"] = f"{context['rest_count']} weekly sessions from {context['when']}"
     if booking.series_id is not None and n.kind in SERIES_SUMMARY:
-        context["series"] = _series_summary(booking, reader_zone=reader_zone)
+        context["series"] = _series_summary(
+            booking, reader_zone=reader_zone, these=ctx.get("rest_weeks", [])
+        )
         context["series"]["confirmation"] = n.kind == NotificationKind.CONFIRMED
         # The student's page for the whole series (bookings/web/series_views.py).
         if to_student and (series := booking.series) is not None:
@@ -491,9 +565,13 @@ def _context(n: Notification, *, now: datetime | None = None) -> dict[str, Any]:
 SERIES_SUMMARY = {NotificationKind.CONFIRMED, NotificationKind.CANCELLED}
 
 
-def _series_summary(booking: Booking, *, reader_zone: str) -> dict[str, Any]:
+def _series_summary(
+    booking: Booking, *, reader_zone: str, these: list[int] | None = None
+) -> dict[str, Any]:
     """The series `booking` is a week of: its sessions (lapsed holds were never any),
-    each in the reader's zone with its status, how many, and the one payment's total."""
+    each in the reader's zone with its status, how many, and the one payment's total.
+    The message is about `booking`, or about the weeks `these` when given."""
+    marked = set(these or [booking.series_week or 0])
     sessions = list(
         Booking.objects.filter(series_id=booking.series_id)
         .exclude(status=BookingStatus.EXPIRED)
@@ -508,15 +586,34 @@ def _series_summary(booking: Booking, *, reader_zone: str) -> dict[str, Any]:
                 "week": b.series_week,
                 "when": zones.when(b.slot.start, reader_zone, short=True),
                 "cancelled": b.status == BookingStatus.CANCELLED,
-                "this": b.pk == booking.pk,
+                "this": b.series_week in marked,
             }
             for b in sessions
         ],
     }
 
 
+# A message about several sessions of a weekly series at once.
+SERIES_SUBJECTS = {
+    (NotificationKind.CANCELLED, Recipient.STUDENT): (
+        "Cancelled: the rest of your weekly {title}, from {date}"
+    ),
+    (NotificationKind.CANCELLED, Recipient.TUTOR): (
+        "Cancelled: {student}'s weekly sessions from {date}"
+    ),
+    (NotificationKind.HOLD_EXPIRED, Recipient.STUDENT): (
+        "Your hold on a weekly series from {date} has expired"
+    ),
+    (NotificationKind.LATE_PAYMENT_REFUNDED, Recipient.STUDENT): (
+        "Refunded: your payment for weekly sessions from {date} arrived too late"
+    ),
+}
+
+
 def _subject(n: Notification, context: dict[str, Any]) -> str:
-    template = SUBJECTS[(n.kind, n.recipient)]  # type: ignore[index]
+    several = context["rest_count"] or context["weeks"]
+    subjects = SERIES_SUBJECTS if several else SUBJECTS
+    template = subjects[(n.kind, n.recipient)]  # type: ignore[index]
     subject = template.format(
         title=context["title"],
         tutor=context["tutor_name"],
@@ -697,7 +794,12 @@ def _stale(n: Notification) -> str:
     if n.kind == NotificationKind.HOLD_EXPIRED:
         if booking.status != BookingStatus.EXPIRED:
             return f"booking is {booking.status}"  # late money confirmed it after all
-        if booking.notifications.filter(kind__in=_MONEY_CAME).exists():
+        told = (
+            Notification.objects.filter(booking__series_id=booking.series_id)
+            if booking.series_id is not None
+            else booking.notifications
+        )
+        if told.filter(kind__in=_MONEY_CAME).exists():
             return "money came after all and was refunded: that email tells the story"
     return ""
 

@@ -66,6 +66,11 @@ class PaymentPort(Protocol):
         (`refundable`) and answer True: then no money goes back."""
         ...
 
+    def prepaid(self, booking: "Booking") -> bool:
+        """Was the booking paid in advance (a package credit)? Then cancelling it
+        gives the credit back, or keeps it spent, and never moves money."""
+        ...
+
     def refunds_send(self, booking: "Booking") -> None:
         """After the commit: pay out what the booking is owed. Safe to repeat."""
         ...

@@ -420,12 +420,18 @@ def tutor_earnings(*, tutor: Tutor, since: datetime) -> list[MonthEarnings]:
     A booking's price counts in the month it was confirmed (the money arrived: only its
     own checkout paid in full confirms it), its refund in the month it was cancelled.
     Money that never confirmed a booking (late or refused payments) was refunded in full
-    and counts on neither side. Two queries.
+    and counts on neither side. A booking paid with a package credit brought no money of
+    its own (the package's did, when bought) and counts on neither side either: its
+    cancellation returns a credit, not money. Two queries.
     """
+    prepaid = BookingEvent.objects.filter(
+        booking=OuterRef("pk"), to_status=BookingStatus.CONFIRMED, data__prepaid=True
+    )
 
     def by_month(moment: str, amount: str, **where: Any) -> dict[tuple[date, str], int]:
         rows = (
             Booking.objects.filter(tutor=tutor, confirmed_at__isnull=False, **where)
+            .exclude(Exists(prepaid))
             .annotate(month=TruncMonth(moment, tzinfo=tutor.zone))
             .order_by()
             .values("month", "currency")

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import sql
+from . import notifications, sql
 from .availability import CLOSED, Closed, busy_bookings, decide, horizon_end, local_to_utc
 from .errors import ApplicationError, NotFound, PaymentUnavailable, SlotUnavailable
 from .models import (
@@ -34,11 +34,13 @@ from .models import (
 )
 from .payment_port import payment_port
 from .services import (
+    REST_OF_SERIES,
     Cancellation,
     _slot_for_booking,
     booking_cancel,
     booking_confirm,
     booking_expire,
+    booking_late_payment_refunded,
     booking_payment_refused,
     booking_release,
     client_digest,
@@ -354,16 +356,34 @@ def series_cancel_rest(
     *, series: BookingSeries, now: datetime, actor: str = Actor.STUDENT
 ) -> list[Cancellation]:
     """Cancel every session of the series that has not started, each refunded per the
-    policy (booking_cancel, one by one: each is its own change, safe to repeat)."""
+    policy (booking_cancel, one by one: each is its own change, safe to repeat), then
+    tell student and tutor once about all of them (not once per week)."""
     rest = Booking.objects.filter(
         series=series,
         status__in=(BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED),
         slot__start__gt=now,
     ).order_by("series_week")
-    return [
-        booking_cancel(booking_id=pk, actor=actor, now=now, reason="rest of the series cancelled")
+    done = [
+        booking_cancel(booking_id=pk, actor=actor, now=now, reason=REST_OF_SERIES, tell=False)
         for pk in list(rest.values_list("pk", flat=True))
     ]
+    # Read back from the cancel events, not from `done`: a run that crashed before
+    # telling is told by the next one (which finds nothing left to cancel).
+    told = (
+        Booking.objects.filter(
+            series=series,
+            status=BookingStatus.CANCELLED,
+            events__to_status=BookingStatus.CANCELLED,
+            events__from_status=BookingStatus.CONFIRMED,  # a dropped hold is told nothing
+            events__reason=REST_OF_SERIES,
+        )
+        .select_related("slot")
+        .order_by("series_week")
+        .distinct()
+    )
+    with transaction.atomic():
+        notifications.notify_rest_cancelled(list(told), now=now, by=actor)
+    return done
 
 
 def series_confirm(
@@ -384,6 +404,27 @@ def series_confirm(
             lost.append((pk, "cancelled"))
     by_id = {b.pk: b for b in Booking.objects.filter(pk__in=[pk for pk, _ in lost])}
     return [(by_id[pk], why) for pk, why in lost]
+
+
+def series_late_payment_refunded(*, lost: Sequence[tuple[Booking, str]], now: datetime) -> None:
+    """The series' one payment came too late for the weeks `lost` (each with why,
+    from series_confirm): each is recorded as refunded, and the student is told once,
+    listing them, with the total (the payment side refunds them week by week)."""
+    if not lost:
+        return
+    for booking, why in lost:
+        booking_late_payment_refunded(
+            booking_id=booking.pk, amount=booking.price_amount, why=why, now=now, tell=False
+        )
+    sessions = sorted((b for b, _ in lost), key=lambda b: b.series_week or 0)
+    whys = {why for _, why in lost}
+    notifications.notify_late_payment_refunded(
+        sessions[0],
+        now=now,
+        amount=sum(b.price_amount for b in sessions),
+        why="cancelled" if whys == {"cancelled"} else "taken",
+        sessions=sessions,
+    )
 
 
 def series_payment_refused(

@@ -381,7 +381,10 @@ def booking_hold_prepaid(
                 request_key=None,
                 checkout=False,
             )
-            return booking_confirm(booking_id=booking.pk, now=now, reason=reason, data=data)
+            # "prepaid" marks it for the earnings (selectors.tutor_earnings): no card
+            # money came for this booking.
+            prepaid = {**(data or {}), "prepaid": True}
+            return booking_confirm(booking_id=booking.pk, now=now, reason=reason, data=prepaid)
     except IntegrityError:
         # The partial unique index / exclusion constraint caught a race the check missed.
         raise SlotUnavailable(reason="booked") from None
@@ -510,18 +513,47 @@ def booking_confirm(
 
 @dataclass(frozen=True)
 class Cancellation:
+    """What a cancellation gave back: money (`refund_amount`, minor units), or, for a
+    booking paid with a package credit (`prepaid`), the credit (`credit_returned`)."""
+
     booking: Booking
     refund_amount: int
+    prepaid: bool = False
+    credit_returned: bool = False
+
+
+def cancellation_of(booking: Booking) -> Cancellation:
+    """A cancelled booking's cancellation, as its cancel event recorded it."""
+    data = (
+        booking.events.filter(to_status=BookingStatus.CANCELLED)
+        .order_by("-at", "-pk")
+        .values_list("data", flat=True)
+        .first()
+    ) or {}
+    return Cancellation(
+        booking,
+        booking.refund_amount,
+        prepaid=bool(data.get("prepaid")),
+        credit_returned=bool(data.get("credit_returned")),
+    )
+
+
+# The cancel event's reason when a student or tutor cancels the rest of a weekly series
+# (bookings.series.series_cancel_rest): those sessions are told about in one email.
+REST_OF_SERIES = "rest of the series cancelled"
 
 
 def booking_cancel(
-    *, booking_id: BookingId, actor: str, now: datetime, reason: str = ""
+    *, booking_id: BookingId, actor: str, now: datetime, reason: str = "", tell: bool = True
 ) -> Cancellation:
-    """Cancel a held or confirmed booking and refund per policy. Repeating it is a no-op."""
+    """Cancel a held or confirmed booking and refund per policy. Repeating it is a no-op.
+
+    `tell` False: the caller tells student and tutor itself, once for many sessions
+    (series_cancel_rest)."""
     with transaction.atomic():
         booking = _locked(booking_id)
         if booking.status == BookingStatus.CANCELLED:
-            return Cancellation(booking, booking.refund_amount)
+            return cancellation_of(booking)
         if booking.status not in ACTIVE_STATUSES:
             raise ApplicationError(
                 "not_cancellable",
@@ -536,19 +568,24 @@ def booking_cancel(
         refund = policy_refund(booking, actor=actor, now=now)
         # Paid with a prepaid credit (packages): within the policy the credit goes
         # back instead of money; outside it, the credit stays spent.
-        if not was_held and payment_port().prepaid_cancelled(
+        prepaid = not was_held and payment_port().prepaid_cancelled(
             booking, refundable=refund > 0, now=now
-        ):
+        )
+        credit_returned = prepaid and refund > 0
+        if prepaid:
             refund = 0
         booking.cancelled_at = now
         booking.refund_amount = refund
         booking.sequence += 1
+        data: dict[str, Any] = {"refund_amount": refund, "currency": booking.currency}
+        if prepaid:
+            data |= {"prepaid": True, "credit_returned": credit_returned}
         _transition(
             booking,
             BookingStatus.CANCELLED,
             actor=actor,
             reason=reason or f"cancelled by {actor}",
-            data={"refund_amount": refund, "currency": booking.currency},
+            data=data,
             now=now,
             update_fields=("cancelled_at", "refund_amount", "sequence"),
         )
@@ -558,16 +595,24 @@ def booking_cancel(
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for the retry task, never a cancellation without its money.
             payment_port().refund_owe(booking, amount=refund, reason=f"cancelled by {actor}")
-        if not was_held:  # nothing to tell about a hold the student dropped themselves
+        if not was_held and not tell:
+            notifications.void_reminders(booking)
+        elif not was_held:  # nothing to tell about a hold the student dropped themselves
             notifications.notify_cancelled(
-                booking, now=now, refund_amount=refund, by=actor, reason=reason
+                booking,
+                now=now,
+                refund_amount=refund,
+                by=actor,
+                reason=reason,
+                prepaid=prepaid,
+                credit_returned=credit_returned,
             )
     port = payment_port()
     if was_held:
         port.abandon_checkout(booking)
     elif refund:
         port.refunds_send(booking)
-    return Cancellation(booking, refund)
+    return Cancellation(booking, refund, prepaid=prepaid, credit_returned=credit_returned)
 
 
 def booking_reschedule(
@@ -644,16 +689,18 @@ def booking_reschedule(
 
 
 def booking_late_payment_refunded(
-    *, booking_id: BookingId, amount: int, why: str, now: datetime
+    *, booking_id: BookingId, amount: int, why: str, now: datetime, tell: bool = True
 ) -> None:
     """Money came for a booking that can no longer have it ("taken": its hold expired
     and the slot went to someone else; "cancelled": cancelled while paying). The
-    payment side refunds it; this records the amount and tells the student."""
+    payment side refunds it; this records the amount and tells the student (`tell`
+    False: the caller tells them once for several weeks of a series)."""
     booking = _locked(booking_id)
     if booking.status == BookingStatus.CANCELLED:
         booking.refund_amount = amount
         booking.save(update_fields=["refund_amount", "updated_at"])
-    notifications.notify_late_payment_refunded(booking, now=now, amount=amount, why=why)
+    if tell:
+        notifications.notify_late_payment_refunded(booking, now=now, amount=amount, why=why)
 
 
 def booking_payment_refused(

@@ -8,7 +8,7 @@ from bookings.models import Booking
 from payments.models import Payment
 from payments.port import PaymentsPort as StripePaymentsPort
 
-from . import services
+from . import selectors, services
 
 
 class PaymentsPort(StripePaymentsPort):
@@ -16,6 +16,9 @@ class PaymentsPort(StripePaymentsPort):
 
     def prepaid_cancelled(self, booking: Booking, *, refundable: bool, now: datetime) -> bool:
         return services.credit_return(booking=booking, refundable=refundable, now=now)
+
+    def prepaid(self, booking: Booking) -> bool:
+        return selectors.paid_with_credit(booking)
 
 
 class PurchasesPort:

@@ -7,9 +7,9 @@ from django.db.models import QuerySet, Sum
 
 from bookings import tokens
 from bookings.errors import NotFound
-from bookings.models import Tutor
+from bookings.models import Booking, Tutor
 
-from .models import Entry, Package, Purchase
+from .models import Entry, EntryKind, Package, Purchase
 
 
 def purchase_by_token(token: str) -> Purchase:
@@ -22,6 +22,10 @@ def purchase_by_token(token: str) -> Purchase:
     if purchase is None:
         raise NotFound("No such package.")
     return purchase
+
+
+def paid_with_credit(booking: Booking) -> bool:
+    return Entry.objects.filter(kind=EntryKind.SPEND, booking=booking).exists()
 
 
 def ledger_sum(purchase: Purchase) -> int:

@@ -62,5 +62,8 @@ class PaymentsPort:
     def prepaid_cancelled(self, booking: Booking, *, refundable: bool, now: datetime) -> bool:
         return False  # packages.port.PaymentsPort knows prepaid credits
 
+    def prepaid(self, booking: Booking) -> bool:
+        return False
+
     def refunds_send(self, booking: Booking) -> None:
         _in_worker(tasks.refunds_send, booking)

@@ -323,11 +323,15 @@ def payment_succeeded(
                 why = "cancelled"
             if why:
                 lost = [(payment.booking, why)]
+        if payment.series_id:
+            # The student is told in the same transaction that records the money: once
+            # for all the weeks this payment was for and could not have.
+            booking_series.series_late_payment_refunded(lost=lost, now=now)
         for booking, lost_why in lost:
-            # The student is told in the same transaction that records the money.
-            booking_services.booking_late_payment_refunded(
-                booking_id=booking.pk, amount=booking.price_amount, why=lost_why, now=now
-            )
+            if not payment.series_id:
+                booking_services.booking_late_payment_refunded(
+                    booking_id=booking.pk, amount=booking.price_amount, why=lost_why, now=now
+                )
             # Owed in this transaction, paid after it: a crash in between leaves a
             # pending refund for refunds_retry, never money kept for nothing.
             refunds.append(

@@ -316,6 +316,8 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         context["calendar"] = booking_calendar_links(booking)
     if page.state == "pending":
         context["payment_url"] = payment_port().checkout_url(booking)
+    if page.state == "cancelled":
+        context["cancellation"] = services.cancellation_of(booking)
     if page.state == "hold_expired":
         again = presenters.open_slot(tutor=booking.tutor, slot_id=booking.slot_id, now=now)
         context["book_again"] = again is not None and any(
@@ -338,7 +340,9 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect(booking.manage_path)
-        if result.refund_amount:
+        if result.credit_returned:
+            text = "Your session is cancelled. One credit is back in your package."
+        elif result.refund_amount:
             refund = presenters.money(result.refund_amount, booking.currency)
             text = f"Your session is cancelled. {refund} is on its way back to your card."
         elif booking.status == BookingStatus.PENDING_PAYMENT:
@@ -360,6 +364,9 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
             "refund": presenters.money(due, booking.currency),
             "full_refund": due >= booking.price_amount,
             "started": started,
+            # Paid with a package credit: cancelling moves a credit, not money.
+            "prepaid": booking.status == BookingStatus.CONFIRMED
+            and payment_port().prepaid(booking),
         },
     )
 
@@ -523,6 +530,10 @@ def tutor_booking(request: HttpRequest, tutor: Tutor, pk: str) -> HttpResponse:
             "price": presenters.money(booking.price_amount, booking.currency),
             "refund": presenters.money(due, booking.currency),
             "refunded": presenters.money(booking.refund_amount, booking.currency),
+            "prepaid": booking.status in ACTIVE_STATUSES and payment_port().prepaid(booking),
+            "cancellation": services.cancellation_of(booking)
+            if booking.status == BookingStatus.CANCELLED
+            else None,
             "started": booking.slot.start <= now,
             "ended": booking.slot.end <= now,
             "can_ask": reschedulable(booking, now=now),
@@ -554,6 +565,8 @@ def _tutor_booking_action(
         )
         if booking.status == BookingStatus.PENDING_PAYMENT:
             messages.success(request, "Hold released: the slot is open again.")
+        elif result.credit_returned:
+            messages.success(request, "Cancelled; the student's package credit was returned.")
         else:
             refund = presenters.money(result.refund_amount, booking.currency)
             messages.success(request, f"Cancelled; {refund} refunded to the student.")

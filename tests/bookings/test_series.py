@@ -9,18 +9,20 @@ import icalendar
 import pytest
 import recurring_ical_events  # type: ignore[import-untyped]
 import vobject
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from ical.calendar_stream import IcsCalendarStream
 
-from bookings import services
+from bookings import notifications, services
 from bookings.models import (
     Booking,
     BookingSeries,
     BookingStatus,
     Notification,
     NotificationKind,
+    NotificationState,
     Slot,
 )
 from payments.models import Payment, PaymentStatus, Refund
@@ -328,6 +330,113 @@ def test_cancelling_the_rest_refunds_each_session_per_policy(
     assert sorted(Refund.objects.values_list("amount", flat=True)) == [9000, 9000, 9000]
     invite = api.get(f"/api/series/{token}/invite.ics")
     assert "method=CANCEL" in invite["Content-Type"]
+
+
+def paid_series(api: Any, first: Slot, fake: FakeStripe, *, weeks: int = 3) -> str:
+    """A series held and paid through the webhook; its token."""
+    body = ask(api, first, weeks=weeks).json()
+    payment = Payment.objects.get()
+    fake.complete(payment.checkout_session_id or "")
+    deliver(fake.session_event("checkout.session.completed", payment.checkout_session_id or ""))
+    token: str = body["series_url"].rstrip("/").rsplit("/", 1)[1]
+    return token
+
+
+def test_cancelling_the_rest_emails_student_and_tutor_once_with_the_total(
+    api: Any, frozen: Any, tuesdays: list[Slot], fake: FakeStripe, on_commit_now: None
+) -> None:
+    token = paid_series(api, tuesdays[0], fake)
+    mail.outbox.clear()
+
+    assert api.post(f"/api/series/{token}/cancel-rest/").status_code == 200
+    assert api.post(f"/api/series/{token}/cancel-rest/").status_code == 200  # a repeat
+
+    told = Notification.objects.filter(kind=NotificationKind.CANCELLED)
+    assert sorted(told.values_list("recipient", flat=True)) == ["student", "tutor"]
+    assert len(mail.outbox) == 2
+    (student,) = [m for m in mail.outbox if m.to == ["sam@example.com"]]
+    assert "You cancelled the remaining 3 sessions of your weekly series." in student.body
+    assert "Refund: $270.00" in student.body
+    assert student.body.count("(cancelled)") == 3
+    assert "the rest of your weekly" in student.subject
+    (tutor_mail,) = [m for m in mail.outbox if m.to != ["sam@example.com"]]
+    assert "Sam Student cancelled the remaining 3 sessions" in tutor_mail.body
+    assert "Refund to the student: $270.00." in tutor_mail.body
+    assert not Notification.objects.filter(
+        kind=NotificationKind.REMINDER, state=NotificationState.PENDING
+    ).exists()
+
+
+def test_cancelling_one_week_of_a_series_still_emails_about_that_week(
+    api: Any, frozen: Any, tuesdays: list[Slot], fake: FakeStripe, on_commit_now: None
+) -> None:
+    paid_series(api, tuesdays[0], fake)
+    week2 = Booking.objects.get(series_week=2)
+    mail.outbox.clear()
+
+    assert api.post(f"/api/bookings/{week2.manage_token}/cancel/").status_code == 200
+
+    told = Notification.objects.filter(kind=NotificationKind.CANCELLED)
+    assert set(told.values_list("booking_id", flat=True)) == {week2.pk}
+    assert told.count() == 2
+    assert len(mail.outbox) == 2
+
+
+def test_an_unpaid_series_whose_hold_expires_is_told_once(
+    api: Any, frozen: Any, tuesdays: list[Slot], fake: FakeStripe, on_commit_now: None
+) -> None:
+    ask(api, tuesdays[0], weeks=3)
+    later = NOW + timedelta(minutes=settings.BOOKING_HOLD_MINUTES + 1)
+
+    assert services.bookings_expire_holds(now=later) == 3
+    assert services.bookings_expire_holds(now=later) == 0
+
+    (row,) = Notification.objects.filter(kind=NotificationKind.HOLD_EXPIRED)
+    mail.outbox.clear()
+    notifications.sweep(now=later + notifications.hold_expired_email_delay())
+    (email,) = mail.outbox
+    assert "a weekly series of 3 sessions" in email.body
+    assert "weekly series" in email.subject
+    row.refresh_from_db()
+    assert row.state == NotificationState.SENT
+
+
+def test_late_money_for_a_series_refunds_the_lost_weeks_in_one_email(
+    api: Any, frozen: Any, tuesdays: list[Slot], fake: FakeStripe, on_commit_now: None
+) -> None:
+    ask(api, tuesdays[0], weeks=3)
+    payment = Payment.objects.get()
+    fake.complete(payment.checkout_session_id or "")  # paid, but the webhook is late
+    later = NOW + timedelta(minutes=settings.BOOKING_HOLD_MINUTES + 1)
+    frozen.shift(later - NOW)
+    # The holds lapsed and the checkout could not be closed (it was being paid).
+    Booking.objects.update(status=BookingStatus.EXPIRED)
+    for slot in tuesdays[1:3]:  # weeks 2 and 3 go to someone else meanwhile
+        services.booking_hold(
+            slot_id=slot.pk,
+            mode="remote",
+            student_name="Other",
+            student_email=f"other{slot.pk}@example.com",
+            now=later,
+        )
+    mail.outbox.clear()
+
+    deliver(fake.session_event("checkout.session.completed", payment.checkout_session_id or ""))
+
+    statuses = dict(
+        Booking.objects.filter(series__isnull=False).values_list("series_week", "status")
+    )
+    assert statuses == {
+        1: BookingStatus.CONFIRMED,
+        2: BookingStatus.EXPIRED,
+        3: BookingStatus.EXPIRED,
+    }
+    assert sorted(Refund.objects.values_list("amount", flat=True)) == [9000, 9000]
+    (row,) = Notification.objects.filter(kind=NotificationKind.LATE_PAYMENT_REFUNDED)
+    assert row.booking.series_week == 2
+    late = [m for m in mail.outbox if "arrived too late" in m.subject]
+    assert len(late) == 1
+    assert "$180.00" in late[0].body
 
 
 def test_cancelling_an_unpaid_series_closes_its_one_checkout(
