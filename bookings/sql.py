@@ -2,8 +2,17 @@
 
 1. The slot with its tutor and offerings, the tutor's row locked (holds serialise per
    tutor) and, on PostgreSQL, transaction-scoped advisory locks on the student's email
-   and client (holds serialise per student across tutors): one ORM query
-   (select_related + select_for_update(of=...) + a RawSQL annotation).
+   and client (holds serialise per student across tutors). On PostgreSQL one fixed SQL
+   text built once per process from the models' fields, its row turned into instances
+   with the documented `Model.from_db()`; elsewhere (SQLite) the same read through the
+   ORM (select_related + select_for_update(of=...)). Why not the ORM on PostgreSQL too:
+   Django compiles that three-join select_related in about 1.0 ms of Python per call,
+   twice the 0.5 ms PostgreSQL takes to run it, and it alone kept the hold over its
+   4x-the-floor target (bench/README.md). What this relies on, pinned by
+   tests/bookings/test_sql.py so that a Django upgrade or a new field type breaks a test
+   rather than a hold: psycopg hands every column of these three tables back as the
+   ORM would (no field of theirs has a database converter on PostgreSQL), and
+   `from_db()` with attnames and values builds the same instance the ORM builds.
 2. Everything else a hold checks, in one hand-written UNION: the tutor's active bookings
    and busy times (their own calendars) around the slot, the student's and the client's
    unpaid holds, and the tutor's unpaid holds and upcoming slots. Django builds and
@@ -26,7 +35,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
 from .availability import Busy
-from .models import Slot
+from .models import Offering, Slot, Tutor
 
 # --- the slot, with its tutor locked ------------------------------------------------------
 
@@ -46,6 +55,8 @@ def slot_with_tutor(
     serialises every writer, so `lock_keys` (advisory locks, taken in the same
     statement) are needed on PostgreSQL only.
     """
+    if connection.vendor == "postgresql":
+        return _slot_with_tutor_pg(slot_id, lock_tutor=lock_tutor, lock_keys=lock_keys)
     qs = Slot.objects.select_related("tutor", "remote_offering", "in_person_offering")
     if lock_tutor and connection.features.has_select_for_update_of:
         qs = qs.select_for_update(of=("tutor",))
@@ -57,6 +68,65 @@ def slot_with_tutor(
         return qs.get(pk=slot_id)
     except Slot.DoesNotExist:
         return None
+
+
+# The stored fields of each model the slot read loads, in one fixed order: the SQL's
+# columns and from_db()'s attnames both come from it.
+_LOADED = (Slot, Tutor, Offering, Offering)
+_SLOT_SQL: dict[tuple[bool, int], str] = {}
+
+
+def stored_fields(model: type[Any]) -> list[Any]:
+    """A model's fields that are columns of its own table."""
+    return [f for f in model._meta.get_fields() if f.concrete and not f.many_to_many]
+
+
+def _slot_sql(*, lock_tutor: bool, keys: int) -> str:
+    """The slot read's SQL text, built once per shape (lock or not, how many keys)."""
+    shape = (lock_tutor, keys)
+    if shape not in _SLOT_SQL:
+        columns = ", ".join(
+            f'{alias}."{f.column}"'
+            for alias, model in zip(("s", "t", "ro", "io"), _LOADED, strict=True)
+            for f in stored_fields(model)
+        )
+        locks = "".join(f", {_ADVISORY}" for _ in range(keys))
+        # Built from the models' own table and column names only; every value a parameter.
+        _SLOT_SQL[shape] = (
+            f"SELECT {columns}{locks}"  # noqa: S608
+            f' FROM "{Slot._meta.db_table}" s'
+            f' JOIN "{Tutor._meta.db_table}" t ON t."id" = s."tutor_id"'
+            f' LEFT JOIN "{Offering._meta.db_table}" ro ON ro."id" = s."remote_offering_id"'
+            f' LEFT JOIN "{Offering._meta.db_table}" io ON io."id" = s."in_person_offering_id"'
+            ' WHERE s."id" = %s' + (" FOR UPDATE OF t" if lock_tutor else "")
+        )
+    return _SLOT_SQL[shape]
+
+
+def _slot_with_tutor_pg(slot_id: int, *, lock_tutor: bool, lock_keys: Sequence[str]) -> Slot | None:
+    keys = [k for k in lock_keys if k]
+    with connection.cursor() as cursor:
+        cursor.execute(_slot_sql(lock_tutor=lock_tutor, keys=len(keys)), [*keys, slot_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    loaded: list[Any] = []
+    start = 0
+    for model in _LOADED:
+        fields = stored_fields(model)
+        values = row[start : start + len(fields)]
+        start += len(fields)
+        # A LEFT JOIN that found no offering gives NULL for its primary key.
+        loaded.append(
+            None
+            if values[0] is None
+            else model.from_db(connection.alias, [f.attname for f in fields], values)
+        )
+    slot, tutor, remote, in_person = loaded
+    slot.tutor = tutor
+    slot.remote_offering = remote
+    slot.in_person_offering = in_person
+    return slot
 
 
 def _db_value(name: str, value: datetime) -> Any:

@@ -63,8 +63,9 @@ class SeriesCreateSerializer(serializers.Serializer):
 class SeriesConflictSerializer(ErrorSerializer):
     conflicts = serializers.ListField(
         child=serializers.DictField(),
-        help_text='Each week that cannot be held: {"week", "date" (the tutor\'s local '
-        'date, what `skip` takes), "start", "reason", "message"}.',
+        required=False,
+        help_text='With code series_conflict only: each week that cannot be held: {"week", '
+        '"date" (the tutor\'s local date, what `skip` takes), "start", "reason", "message"}.',
     )
 
 

@@ -37,6 +37,48 @@ def test_the_slot_comes_with_its_tutor_and_offerings_as_select_related_gives_the
     assert got.start.tzinfo is not None  # converted like the ORM's, on SQLite too
 
 
+def test_the_slot_read_loads_only_fields_the_database_returns_as_the_orm_would(db):
+    """On PostgreSQL sql.slot_with_tutor builds the slot, its tutor and offerings from a
+    plain row with Model.from_db(), skipping Django's compile of a select_related (see
+    its module). That is right only while no field of these tables needs a database
+    converter: a new field type (JSON, decimal, a custom field) must fail here, and be
+    taught to the read, rather than reach a hold as a raw value."""
+    from django.db import connection, models
+
+    from bookings.models import Offering, Tutor
+
+    plain = (
+        models.AutoField, models.BigAutoField, models.CharField, models.TextField,
+        models.IntegerField, models.BooleanField, models.DateTimeField, models.ForeignKey,
+    )  # fmt: skip
+    for model in (Slot, Tutor, Offering):
+        for field in sql.stored_fields(model):
+            assert isinstance(field, plain), f"{model.__name__}.{field.name}: {type(field)}"
+            assert not hasattr(field, "from_db_value"), f"{model.__name__}.{field.name}"
+            assert field.get_db_converters(connection) == [], f"{model.__name__}.{field.name}"
+
+
+def test_the_postgresql_slot_read_locks_the_tutor_after_the_advisory_keys():
+    text = sql._slot_sql(lock_tutor=True, keys=2)
+    assert text.count("pg_advisory_xact_lock(hashtextextended(%s, 0))") == 2
+    assert text.endswith('WHERE s."id" = %s FOR UPDATE OF t')
+    assert "FOR UPDATE" not in sql._slot_sql(lock_tutor=False, keys=0)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_slot_is_read_without_the_orm_in_one_statement(slot):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        got = sql.slot_with_tutor(slot.pk, lock_tutor=True, lock_keys=["email:a", "client:b"])
+        assert got is not None
+        assert got.tutor.timezone and got.remote_offering and got.in_person_offering
+        assert got._state.adding is False and got.tutor._state.db == connection.alias
+    assert len(queries) == 1
+    assert 'FROM "bookings_slot" s' in queries[0]["sql"]
+
+
 def test_a_slot_offered_in_one_mode_has_no_other_offering(tutor, remote, now):
     only_remote = make_slot(tutor, now + timedelta(days=3), remote=remote)
     got = sql.slot_with_tutor(only_remote.pk)
