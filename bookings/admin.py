@@ -48,6 +48,7 @@ from .models import (
     NotificationState,
     Offering,
     Slot,
+    TimeRequest,
     Tutor,
 )
 
@@ -61,6 +62,7 @@ SECRET_FIELDS = frozenset(
         "feed_key",
         "feed_legacy_digest",
         "request_key",
+        "offer_key",  # half of a requested time's private offer link
         "client_digest",
         "checkout_url",
     }
@@ -748,6 +750,48 @@ class BookingSeriesAdmin(ViewOnlyRows, TutorOwnedAdmin):
                 for b in rows
             ),
         )
+
+
+@admin.register(TimeRequest)
+class TimeRequestAdmin(ViewOnlyRows, TutorOwnedAdmin):
+    """Read only: students ask through the site, tutors answer on /tutor/requests/ (or
+    the API), which create the private slot and the emails (bookings.time_requests).
+    The offer link's key is never shown."""
+
+    list_display = ["created_at", "student_name", "student_email", "offering", "status"]
+    list_filter = ["status"]
+    search_fields = ["student_name", "student_email"]
+    fields = (
+        "tutor",
+        "offering",
+        "student_name",
+        "student_email",
+        "student_timezone",
+        "note",
+        "time_1",
+        "time_2",
+        "time_3",
+        "status",
+        "accepted_choice",
+        "slot",
+        "offer_expires_at",
+        "decline_message",
+        "created_at",
+        "answered_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("tutor", "offering", "slot")
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        return []  # every field is read-only; the tutor's own name may show
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # students ask through the site, with its limits and checks
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # an accepted request points at its private slot
 
 
 @admin.register(Notification)

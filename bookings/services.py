@@ -976,6 +976,7 @@ TUTOR_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "slot": ("view", "change"),
         "booking": ("view", "change"),
         "bookingseries": ("view",),
+        "timerequest": ("view",),
         "bookingevent": ("view",),
         "notification": ("view", "change"),
     },
