@@ -45,6 +45,7 @@ from .services import (
     booking_release,
     client_digest,
     hold_limits_check,
+    hold_lock_keys,
 )
 from .tokens import key_of
 
@@ -191,7 +192,7 @@ def _hold_rows(
             slot_id,
             mode,
             lock_tutor=True,
-            lock_keys=[f"email:{email}", f"client:{digest}" if digest else ""],
+            lock_keys=hold_lock_keys(email, digest),
         )
         most = max_weeks(first, now=now)
         if weeks < 2 or weeks > most:

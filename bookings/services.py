@@ -215,6 +215,12 @@ def hold_limits_check(
         )
 
 
+def hold_lock_keys(email: str, digest: str) -> list[str]:
+    """The advisory locks a hold takes with its tutor's row, in this order everywhere:
+    the student's email, then the client's network (see sql.slot_with_tutor)."""
+    return [f"email:{email}", f"client:{digest}" if digest else ""]
+
+
 def _hold_row(
     *,
     slot_id: int,
@@ -243,7 +249,7 @@ def _hold_row(
             slot_id,
             mode,
             lock_tutor=True,
-            lock_keys=[f"email:{email}", f"client:{digest}" if digest else ""],
+            lock_keys=hold_lock_keys(email, digest),
             private=private,
         )
         around = sql.busy_around(

@@ -24,6 +24,7 @@
 Both run unchanged on PostgreSQL and SQLite.
 """
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import Model
 from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
@@ -76,9 +78,16 @@ _LOADED = (Slot, Tutor, Offering, Offering)
 _SLOT_SQL: dict[tuple[bool, int], str] = {}
 
 
-def stored_fields(model: type[Any]) -> list[Any]:
-    """A model's fields that are columns of its own table."""
-    return [f for f in model._meta.get_fields() if f.concrete and not f.many_to_many]
+@functools.cache
+def stored_fields(model: type[Model]) -> tuple[Any, ...]:
+    """A model's fields that are columns of its own table (once per process: the hold
+    asks for them on every call)."""
+    return tuple(f for f in model._meta.get_fields() if f.concrete and not f.many_to_many)
+
+
+@functools.cache
+def _attnames(model: type[Model]) -> list[str]:
+    return [f.attname for f in stored_fields(model)]
 
 
 def _slot_sql(*, lock_tutor: bool, keys: int) -> str:
@@ -113,15 +122,11 @@ def _slot_with_tutor_pg(slot_id: int, *, lock_tutor: bool, lock_keys: Sequence[s
     loaded: list[Any] = []
     start = 0
     for model in _LOADED:
-        fields = stored_fields(model)
-        values = row[start : start + len(fields)]
-        start += len(fields)
+        names = _attnames(model)
+        values = row[start : start + len(names)]
+        start += len(names)
         # A LEFT JOIN that found no offering gives NULL for its primary key.
-        loaded.append(
-            None
-            if values[0] is None
-            else model.from_db(connection.alias, [f.attname for f in fields], values)
-        )
+        loaded.append(None if values[0] is None else model.from_db(connection.alias, names, values))
     slot, tutor, remote, in_person = loaded
     slot.tutor = tutor
     slot.remote_offering = remote

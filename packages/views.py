@@ -23,7 +23,7 @@ from bookings.errors import ApplicationError, NotFound, apply_error
 from bookings.models import Tutor
 from bookings.money import format_money as money
 from bookings.web.presenters import by_day, picker_fetch
-from bookings.web.views import _wait, tutor_required
+from bookings.web.views import too_many, tutor_required
 from payments import services as payment_services
 from payments.models import Payment, PaymentKind, PaymentStatus, Provider
 
@@ -122,12 +122,15 @@ def on_sale(request: HttpRequest, slug: str) -> HttpResponse:
                 # purchase opens a Stripe session, like a hold does.
                 hold_rate_check(email, request=request)
             except Throttled as exc:
-                wait = int(getattr(exc, "wait", None) or 60)
-                form.add_error(None, f"Too many attempts. Please try again in {_wait(exc)}.")
-                response = render(request, "packages/on_sale.html", _on_sale(tutor, form, packages))
-                response.status_code = 429
-                response["Retry-After"] = str(wait)
-                return response
+                context = _on_sale(tutor, form, packages)
+                return too_many(
+                    request,
+                    "packages/on_sale.html",
+                    context,
+                    form=form,
+                    wait=getattr(exc, "wait", None),
+                    what="attempts",
+                )
             try:
                 start = services.purchase_start(
                     package_id=package.pk,

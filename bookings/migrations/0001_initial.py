@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,258 +17,689 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Booking',
+            name="Booking",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('mode', models.CharField(choices=[('remote', 'Remote (video)'), ('in_person', 'In person (NYC)')], max_length=16)),
-                ('student_name', models.CharField(max_length=120)),
-                ('student_email', models.EmailField(max_length=254)),
-                ('student_timezone', models.CharField(blank=True, default='', max_length=64, validators=[bookings.models.validate_timezone])),
-                ('notes', models.TextField(blank=True, max_length=2000)),
-                ('price_amount', models.PositiveIntegerField()),
-                ('currency', models.CharField(max_length=3, validators=[django.core.validators.RegexValidator('^[a-z]{3}$', 'Use a lower-case ISO 4217 code, e.g. usd.')])),
-                ('status', models.CharField(choices=[('pending_payment', 'Held, awaiting payment'), ('confirmed', 'Confirmed'), ('completed', 'Completed'), ('no_show', 'No-show'), ('cancelled', 'Cancelled'), ('expired', 'Hold expired')], default='pending_payment', max_length=20)),
-                ('hold_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('refund_amount', models.PositiveIntegerField(default=0)),
-                ('manage_token', models.CharField(default=bookings.models.new_token, editable=False, max_length=64, unique=True)),
-                ('sequence', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("remote", "Remote (video)"), ("in_person", "In person (NYC)")],
+                        max_length=16,
+                    ),
+                ),
+                ("student_name", models.CharField(max_length=120)),
+                ("student_email", models.EmailField(max_length=254)),
+                (
+                    "student_timezone",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        max_length=64,
+                        validators=[bookings.models.validate_timezone],
+                    ),
+                ),
+                ("notes", models.TextField(blank=True, max_length=2000)),
+                ("price_amount", models.PositiveIntegerField()),
+                (
+                    "currency",
+                    models.CharField(
+                        max_length=3,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z]{3}$", "Use a lower-case ISO 4217 code, e.g. usd."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending_payment", "Held, awaiting payment"),
+                            ("confirmed", "Confirmed"),
+                            ("completed", "Completed"),
+                            ("no_show", "No-show"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Hold expired"),
+                        ],
+                        default="pending_payment",
+                        max_length=20,
+                    ),
+                ),
+                ("hold_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("refund_amount", models.PositiveIntegerField(default=0)),
+                (
+                    "manage_token",
+                    models.CharField(
+                        default=bookings.models.new_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("sequence", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Offering',
+            name="Offering",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('remote', 'Remote (video)'), ('in_person', 'In person (NYC)')], max_length=16)),
-                ('title', models.CharField(max_length=120)),
-                ('description', models.TextField(blank=True)),
-                ('duration_minutes', models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(15)])),
-                ('price_amount', models.PositiveIntegerField(help_text="In the currency's minor unit (cents).")),
-                ('currency', models.CharField(default='usd', max_length=3, validators=[django.core.validators.RegexValidator('^[a-z]{3}$', 'Use a lower-case ISO 4217 code, e.g. usd.')])),
-                ('video_url', models.URLField(blank=True, help_text='Remote sessions: the video call link.')),
-                ('place_name', models.CharField(blank=True, help_text='In person: where.', max_length=120)),
-                ('place_address', models.CharField(blank=True, help_text='In person: address.', max_length=255)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("remote", "Remote (video)"), ("in_person", "In person (NYC)")],
+                        max_length=16,
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "duration_minutes",
+                    models.PositiveIntegerField(
+                        validators=[django.core.validators.MinValueValidator(15)]
+                    ),
+                ),
+                (
+                    "price_amount",
+                    models.PositiveIntegerField(help_text="In the currency's minor unit (cents)."),
+                ),
+                (
+                    "currency",
+                    models.CharField(
+                        default="usd",
+                        max_length=3,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z]{3}$", "Use a lower-case ISO 4217 code, e.g. usd."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "video_url",
+                    models.URLField(blank=True, help_text="Remote sessions: the video call link."),
+                ),
+                (
+                    "place_name",
+                    models.CharField(blank=True, help_text="In person: where.", max_length=120),
+                ),
+                (
+                    "place_address",
+                    models.CharField(blank=True, help_text="In person: address.", max_length=255),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['tutor', 'mode', 'duration_minutes'],
+                "ordering": ["tutor", "mode", "duration_minutes"],
             },
         ),
         migrations.CreateModel(
-            name='BookingEvent',
+            name="BookingEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, choices=[('pending_payment', 'Held, awaiting payment'), ('confirmed', 'Confirmed'), ('completed', 'Completed'), ('no_show', 'No-show'), ('cancelled', 'Cancelled'), ('expired', 'Hold expired')], max_length=20)),
-                ('to_status', models.CharField(choices=[('pending_payment', 'Held, awaiting payment'), ('confirmed', 'Confirmed'), ('completed', 'Completed'), ('no_show', 'No-show'), ('cancelled', 'Cancelled'), ('expired', 'Hold expired')], max_length=20)),
-                ('actor', models.CharField(choices=[('student', 'Student'), ('tutor', 'Tutor'), ('system', 'System'), ('payment', 'Payment provider')], max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('at', models.DateTimeField()),
-                ('booking', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='bookings.booking')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pending_payment", "Held, awaiting payment"),
+                            ("confirmed", "Confirmed"),
+                            ("completed", "Completed"),
+                            ("no_show", "No-show"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Hold expired"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("pending_payment", "Held, awaiting payment"),
+                            ("confirmed", "Confirmed"),
+                            ("completed", "Completed"),
+                            ("no_show", "No-show"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Hold expired"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "actor",
+                    models.CharField(
+                        choices=[
+                            ("student", "Student"),
+                            ("tutor", "Tutor"),
+                            ("system", "System"),
+                            ("payment", "Payment provider"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("at", models.DateTimeField()),
+                (
+                    "booking",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="bookings.booking",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='booking',
-            name='offering',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bookings', to='bookings.offering'),
+            model_name="booking",
+            name="offering",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="bookings",
+                to="bookings.offering",
+            ),
         ),
         migrations.CreateModel(
-            name='AvailabilityRule',
+            name="AvailabilityRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('weekdays', models.JSONField(default=list)),
-                ('start_time', models.TimeField(help_text="Local wall-clock time in the tutor's zone.")),
-                ('end_time', models.TimeField(help_text='Local wall-clock time; after the start, same day.')),
-                ('valid_from', models.DateField(blank=True, null=True)),
-                ('valid_until', models.DateField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('offerings', models.ManyToManyField(related_name='rules', to='bookings.offering')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("weekdays", models.JSONField(default=list)),
+                (
+                    "start_time",
+                    models.TimeField(help_text="Local wall-clock time in the tutor's zone."),
+                ),
+                (
+                    "end_time",
+                    models.TimeField(help_text="Local wall-clock time; after the start, same day."),
+                ),
+                ("valid_from", models.DateField(blank=True, null=True)),
+                ("valid_until", models.DateField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("offerings", models.ManyToManyField(related_name="rules", to="bookings.offering")),
             ],
             options={
-                'ordering': ['tutor', 'start_time'],
+                "ordering": ["tutor", "start_time"],
             },
         ),
         migrations.CreateModel(
-            name='Slot',
+            name="Slot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('source', models.CharField(choices=[('rule', 'Weekly rule'), ('one_off', 'One-off')], max_length=16)),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('removed_reason', models.CharField(blank=True, choices=[('deleted', 'Deleted by the tutor'), ('uncovered', 'No longer covered by a rule'), ('blocked', 'Inside a blocked period')], default='', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('in_person_offering', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bookings.offering')),
-                ('remote_offering', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bookings.offering')),
-                ('rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='slots', to='bookings.availabilityrule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("rule", "Weekly rule"), ("one_off", "One-off")], max_length=16
+                    ),
+                ),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "removed_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("deleted", "Deleted by the tutor"),
+                            ("uncovered", "No longer covered by a rule"),
+                            ("blocked", "Inside a blocked period"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "in_person_offering",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="bookings.offering",
+                    ),
+                ),
+                (
+                    "remote_offering",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="bookings.offering",
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="slots",
+                        to="bookings.availabilityrule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['start'],
+                "ordering": ["start"],
             },
         ),
         migrations.AddField(
-            model_name='booking',
-            name='slot',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bookings', to='bookings.slot'),
+            model_name="booking",
+            name="slot",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="bookings",
+                to="bookings.slot",
+            ),
         ),
         migrations.CreateModel(
-            name='Tutor',
+            name="Tutor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('display_name', models.CharField(max_length=120)),
-                ('headline', models.CharField(blank=True, max_length=200)),
-                ('bio', models.TextField(blank=True)),
-                ('email', models.EmailField(help_text='Where booking notifications go.', max_length=254)),
-                ('timezone', models.CharField(default='America/New_York', help_text='IANA zone the weekly rules are written in.', max_length=64, validators=[bookings.models.validate_timezone])),
-                ('currency', models.CharField(default='usd', max_length=3, validators=[django.core.validators.RegexValidator('^[a-z]{3}$', 'Use a lower-case ISO 4217 code, e.g. usd.')])),
-                ('feed_token', models.CharField(default=bookings.models.new_token, editable=False, max_length=64, unique=True)),
-                ('min_notice_minutes', models.PositiveIntegerField(default=720, help_text='Nobody can book a slot that starts sooner than this.')),
-                ('travel_buffer_minutes', models.PositiveIntegerField(default=30, help_text='A booked in-person session hides slots starting or ending this close to it.')),
-                ('full_refund_hours', models.PositiveIntegerField(default=24, help_text='Students who cancel at least this long before the start get a full refund.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='tutor', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("display_name", models.CharField(max_length=120)),
+                ("headline", models.CharField(blank=True, max_length=200)),
+                ("bio", models.TextField(blank=True)),
+                (
+                    "email",
+                    models.EmailField(help_text="Where booking notifications go.", max_length=254),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="America/New_York",
+                        help_text="IANA zone the weekly rules are written in.",
+                        max_length=64,
+                        validators=[bookings.models.validate_timezone],
+                    ),
+                ),
+                (
+                    "currency",
+                    models.CharField(
+                        default="usd",
+                        max_length=3,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z]{3}$", "Use a lower-case ISO 4217 code, e.g. usd."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "feed_token",
+                    models.CharField(
+                        default=bookings.models.new_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "min_notice_minutes",
+                    models.PositiveIntegerField(
+                        default=720,
+                        help_text="Nobody can book a slot that starts sooner than this.",
+                    ),
+                ),
+                (
+                    "travel_buffer_minutes",
+                    models.PositiveIntegerField(
+                        default=30,
+                        help_text="A booked in-person session hides slots starting or ending this close to it.",
+                    ),
+                ),
+                (
+                    "full_refund_hours",
+                    models.PositiveIntegerField(
+                        default=24,
+                        help_text="Students who cancel at least this long before the start get a full refund.",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tutor",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['display_name'],
+                "ordering": ["display_name"],
             },
         ),
         migrations.AddField(
-            model_name='slot',
-            name='tutor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='slots', to='bookings.tutor'),
+            model_name="slot",
+            name="tutor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="slots",
+                to="bookings.tutor",
+            ),
         ),
         migrations.AddField(
-            model_name='offering',
-            name='tutor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='offerings', to='bookings.tutor'),
+            model_name="offering",
+            name="tutor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="offerings",
+                to="bookings.tutor",
+            ),
         ),
         migrations.AddField(
-            model_name='booking',
-            name='tutor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bookings', to='bookings.tutor'),
+            model_name="booking",
+            name="tutor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="bookings",
+                to="bookings.tutor",
+            ),
         ),
         migrations.CreateModel(
-            name='BlockedPeriod',
+            name="BlockedPeriod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('tutor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='blocked_periods', to='bookings.tutor')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "tutor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="blocked_periods",
+                        to="bookings.tutor",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['start'],
+                "ordering": ["start"],
             },
         ),
         migrations.AddField(
-            model_name='availabilityrule',
-            name='tutor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='bookings.tutor'),
+            model_name="availabilityrule",
+            name="tutor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="rules",
+                to="bookings.tutor",
+            ),
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('confirmed', 'Booking confirmed'), ('cancelled', 'Booking cancelled'), ('rescheduled', 'Booking rescheduled'), ('reminder', 'Reminder'), ('hold_expired', 'Hold expired'), ('late_payment_refunded', 'Late payment refunded')], max_length=32)),
-                ('recipient', models.CharField(choices=[('student', 'Student'), ('tutor', 'Tutor')], max_length=16)),
-                ('key', models.CharField(max_length=100)),
-                ('context', models.JSONField(default=dict)),
-                ('due_at', models.DateTimeField()),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Being sent'), ('sent', 'Sent'), ('failed', 'Failed (gave up)'), ('void', 'Void (no longer owed)')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('booking', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='bookings.booking')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("confirmed", "Booking confirmed"),
+                            ("cancelled", "Booking cancelled"),
+                            ("rescheduled", "Booking rescheduled"),
+                            ("reminder", "Reminder"),
+                            ("hold_expired", "Hold expired"),
+                            ("late_payment_refunded", "Late payment refunded"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.CharField(
+                        choices=[("student", "Student"), ("tutor", "Tutor")], max_length=16
+                    ),
+                ),
+                ("key", models.CharField(max_length=100)),
+                ("context", models.JSONField(default=dict)),
+                ("due_at", models.DateTimeField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Being sent"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed (gave up)"),
+                            ("void", "Void (no longer owed)"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "booking",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to="bookings.booking",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_at', 'id'],
-                'indexes': [models.Index(condition=models.Q(('state', 'pending')), fields=['due_at'], name='notification_pending_due'), models.Index(condition=models.Q(('state', 'sending')), fields=['claimed_at'], name='notification_sending')],
-                'constraints': [models.UniqueConstraint(fields=('booking', 'kind', 'recipient', 'key'), name='one_notification_per_version')],
+                "ordering": ["due_at", "id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("state", "pending")),
+                        fields=["due_at"],
+                        name="notification_pending_due",
+                    ),
+                    models.Index(
+                        condition=models.Q(("state", "sending")),
+                        fields=["claimed_at"],
+                        name="notification_sending",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("booking", "kind", "recipient", "key"),
+                        name="one_notification_per_version",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='slot',
-            index=models.Index(condition=models.Q(('removed_at__isnull', True)), fields=['tutor', 'start'], name='slot_active_by_start'),
+            model_name="slot",
+            index=models.Index(
+                condition=models.Q(("removed_at__isnull", True)),
+                fields=["tutor", "start"],
+                name="slot_active_by_start",
+            ),
         ),
         migrations.AddIndex(
-            model_name='slot',
-            index=models.Index(fields=['start'], name='slot_start'),
+            model_name="slot",
+            index=models.Index(fields=["start"], name="slot_start"),
         ),
         migrations.AddConstraint(
-            model_name='slot',
-            constraint=models.CheckConstraint(condition=models.Q(('end__gt', models.F('start'))), name='slot_ends_after_start'),
+            model_name="slot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end__gt", models.F("start"))), name="slot_ends_after_start"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slot',
-            constraint=models.CheckConstraint(condition=models.Q(('remote_offering__isnull', False), ('in_person_offering__isnull', False), _connector='OR'), name='slot_offers_a_mode'),
+            model_name="slot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("remote_offering__isnull", False),
+                    ("in_person_offering__isnull", False),
+                    _connector="OR",
+                ),
+                name="slot_offers_a_mode",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slot',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('removed_at__isnull', True), ('removed_reason', '')), models.Q(('removed_at__isnull', False), models.Q(('removed_reason', ''), _negated=True)), _connector='OR'), name='slot_removal_has_reason'),
+            model_name="slot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("removed_at__isnull", True), ("removed_reason", "")),
+                    models.Q(
+                        ("removed_at__isnull", False),
+                        models.Q(("removed_reason", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="slot_removal_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offering',
-            constraint=models.CheckConstraint(condition=models.Q(('duration_minutes__gte', 15)), name='offering_duration_at_least_15_min'),
+            model_name="offering",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration_minutes__gte", 15)),
+                name="offering_duration_at_least_15_min",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offering',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'remote'), _negated=True), models.Q(('video_url', ''), _negated=True), _connector='OR'), name='offering_remote_has_video_link'),
+            model_name="offering",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "remote"), _negated=True),
+                    models.Q(("video_url", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="offering_remote_has_video_link",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offering',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'in_person'), _negated=True), models.Q(models.Q(('place_name', ''), _negated=True), models.Q(('place_address', ''), _negated=True)), _connector='OR'), name='offering_in_person_has_place'),
+            model_name="offering",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "in_person"), _negated=True),
+                    models.Q(
+                        models.Q(("place_name", ""), _negated=True),
+                        models.Q(("place_address", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="offering_in_person_has_place",
+            ),
         ),
         migrations.AddIndex(
-            model_name='booking',
-            index=models.Index(fields=['tutor', 'status'], name='booking_tutor_status'),
+            model_name="booking",
+            index=models.Index(fields=["tutor", "status"], name="booking_tutor_status"),
         ),
         migrations.AddIndex(
-            model_name='booking',
-            index=models.Index(condition=models.Q(('status', 'pending_payment')), fields=['hold_expires_at'], name='booking_pending_by_expiry'),
+            model_name="booking",
+            index=models.Index(
+                condition=models.Q(("status", "pending_payment")),
+                fields=["hold_expires_at"],
+                name="booking_pending_by_expiry",
+            ),
         ),
         migrations.AddIndex(
-            model_name='booking',
-            index=models.Index(condition=models.Q(('status', 'pending_payment')), fields=['student_email'], name='booking_pending_by_email'),
+            model_name="booking",
+            index=models.Index(
+                condition=models.Q(("status", "pending_payment")),
+                fields=["student_email"],
+                name="booking_pending_by_email",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='booking',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ('pending_payment', 'confirmed'))), fields=('slot',), name='one_active_booking_per_slot'),
+            model_name="booking",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ("pending_payment", "confirmed"))),
+                fields=("slot",),
+                name="one_active_booking_per_slot",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='booking',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'pending_payment'), _negated=True), ('hold_expires_at__isnull', False), _connector='OR'), name='booking_pending_has_expiry'),
+            model_name="booking",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "pending_payment"), _negated=True),
+                    ("hold_expires_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="booking_pending_has_expiry",
+            ),
         ),
         migrations.AddIndex(
-            model_name='blockedperiod',
-            index=models.Index(fields=['tutor', 'end'], name='bookings_bl_tutor_i_252f5f_idx'),
+            model_name="blockedperiod",
+            index=models.Index(fields=["tutor", "end"], name="bookings_bl_tutor_i_252f5f_idx"),
         ),
         migrations.AddConstraint(
-            model_name='blockedperiod',
-            constraint=models.CheckConstraint(condition=models.Q(('end__gt', models.F('start'))), name='blocked_period_ends_after_start'),
+            model_name="blockedperiod",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end__gt", models.F("start"))),
+                name="blocked_period_ends_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='availabilityrule',
-            constraint=models.CheckConstraint(condition=models.Q(('end_time__gt', models.F('start_time'))), name='rule_ends_after_start'),
+            model_name="availabilityrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_time__gt", models.F("start_time"))),
+                name="rule_ends_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='availabilityrule',
-            constraint=models.CheckConstraint(condition=models.Q(('valid_from__isnull', True), ('valid_until__isnull', True), ('valid_until__gte', models.F('valid_from')), _connector='OR'), name='rule_valid_range_ordered'),
+            model_name="availabilityrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("valid_from__isnull", True),
+                    ("valid_until__isnull", True),
+                    ("valid_until__gte", models.F("valid_from")),
+                    _connector="OR",
+                ),
+                name="rule_valid_range_ordered",
+            ),
         ),
     ]

@@ -27,7 +27,7 @@ _SQLITE_CHECK = """
     BEGIN SELECT RAISE(ABORT, 'slot_no_overlap: slots of one tutor may not overlap'); END
 """
 SQLITE_FORWARD = [
-    f'CREATE TRIGGER slot_no_overlap_insert BEFORE INSERT ON bookings_slot {_SQLITE_CHECK}',
+    f"CREATE TRIGGER slot_no_overlap_insert BEFORE INSERT ON bookings_slot {_SQLITE_CHECK}",
     'CREATE TRIGGER slot_no_overlap_update BEFORE UPDATE OF "start", "end", removed_at, '
     f"tutor_id ON bookings_slot {_SQLITE_CHECK}",
 ]

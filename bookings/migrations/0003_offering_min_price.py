@@ -5,15 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0002_slot_no_overlap'),
+        ("bookings", "0002_slot_no_overlap"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='offering',
-            name='price_amount',
-            field=models.PositiveIntegerField(help_text="In the currency's minor unit (cents); at least 50.", validators=[django.core.validators.MinValueValidator(50, "Stripe's smallest charge is 50 minor units.")]),
+            model_name="offering",
+            name="price_amount",
+            field=models.PositiveIntegerField(
+                help_text="In the currency's minor unit (cents); at least 50.",
+                validators=[
+                    django.core.validators.MinValueValidator(
+                        50, "Stripe's smallest charge is 50 minor units."
+                    )
+                ],
+            ),
         ),
     ]

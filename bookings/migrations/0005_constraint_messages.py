@@ -4,20 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0004_token_digests'),
+        ("bookings", "0004_token_digests"),
     ]
 
     operations = [
         migrations.AlterConstraint(
-            model_name='offering',
-            name='offering_remote_has_video_link',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'remote'), _negated=True), models.Q(('video_url', ''), _negated=True), _connector='OR'), name='offering_remote_has_video_link', violation_error_message='Remote sessions need a video call link.'),
+            model_name="offering",
+            name="offering_remote_has_video_link",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "remote"), _negated=True),
+                    models.Q(("video_url", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="offering_remote_has_video_link",
+                violation_error_message="Remote sessions need a video call link.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='offering',
-            name='offering_in_person_has_place',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'in_person'), _negated=True), models.Q(models.Q(('place_name', ''), _negated=True), models.Q(('place_address', ''), _negated=True)), _connector='OR'), name='offering_in_person_has_place', violation_error_message='In-person sessions need a meeting place.'),
+            model_name="offering",
+            name="offering_in_person_has_place",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "in_person"), _negated=True),
+                    models.Q(
+                        models.Q(("place_name", ""), _negated=True),
+                        models.Q(("place_address", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="offering_in_person_has_place",
+                violation_error_message="In-person sessions need a meeting place.",
+            ),
         ),
     ]

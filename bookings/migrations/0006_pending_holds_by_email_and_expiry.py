@@ -4,18 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0005_constraint_messages'),
+        ("bookings", "0005_constraint_messages"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='booking',
-            name='booking_pending_by_email',
+            model_name="booking",
+            name="booking_pending_by_email",
         ),
         migrations.AddIndex(
-            model_name='booking',
-            index=models.Index(condition=models.Q(('status', 'pending_payment')), fields=['student_email', 'hold_expires_at'], name='booking_pending_by_email'),
+            model_name="booking",
+            index=models.Index(
+                condition=models.Q(("status", "pending_payment")),
+                fields=["student_email", "hold_expires_at"],
+                name="booking_pending_by_email",
+            ),
         ),
     ]

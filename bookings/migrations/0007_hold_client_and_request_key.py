@@ -4,29 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0006_pending_holds_by_email_and_expiry'),
+        ("bookings", "0006_pending_holds_by_email_and_expiry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='booking',
-            name='client_digest',
-            field=models.CharField(blank=True, default='', editable=False, max_length=64),
+            model_name="booking",
+            name="client_digest",
+            field=models.CharField(blank=True, default="", editable=False, max_length=64),
         ),
         migrations.AddField(
-            model_name='booking',
-            name='request_key',
-            field=models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True),
+            model_name="booking",
+            name="request_key",
+            field=models.CharField(
+                blank=True, editable=False, max_length=64, null=True, unique=True
+            ),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('confirmed', 'Booking confirmed'), ('cancelled', 'Booking cancelled'), ('rescheduled', 'Booking rescheduled'), ('reminder', 'Reminder'), ('hold_expired', 'Hold expired'), ('late_payment_refunded', 'Late payment refunded'), ('payment_refused', 'Payment refused and refunded')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("confirmed", "Booking confirmed"),
+                    ("cancelled", "Booking cancelled"),
+                    ("rescheduled", "Booking rescheduled"),
+                    ("reminder", "Reminder"),
+                    ("hold_expired", "Hold expired"),
+                    ("late_payment_refunded", "Late payment refunded"),
+                    ("payment_refused", "Payment refused and refunded"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddIndex(
-            model_name='booking',
-            index=models.Index(condition=models.Q(('status', 'pending_payment')), fields=['client_digest', 'hold_expires_at'], name='booking_pending_by_client'),
+            model_name="booking",
+            index=models.Index(
+                condition=models.Q(("status", "pending_payment")),
+                fields=["client_digest", "hold_expires_at"],
+                name="booking_pending_by_client",
+            ),
         ),
     ]

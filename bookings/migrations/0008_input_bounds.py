@@ -28,57 +28,104 @@ def clamp_to_bounds(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0007_hold_client_and_request_key'),
+        ("bookings", "0007_hold_client_and_request_key"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RunPython(clamp_to_bounds, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='offering',
-            name='duration_minutes',
-            field=models.PositiveIntegerField(help_text='From 15 minutes to 12 hours (720 minutes).', validators=[django.core.validators.MinValueValidator(15), django.core.validators.MaxValueValidator(720)]),
+            model_name="offering",
+            name="duration_minutes",
+            field=models.PositiveIntegerField(
+                help_text="From 15 minutes to 12 hours (720 minutes).",
+                validators=[
+                    django.core.validators.MinValueValidator(15),
+                    django.core.validators.MaxValueValidator(720),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='offering',
-            name='price_amount',
-            field=models.PositiveIntegerField(help_text="In the currency's minor unit (cents); from 50 to 99,999,999.", validators=[django.core.validators.MinValueValidator(50, "Stripe's smallest charge is 50 minor units."), django.core.validators.MaxValueValidator(99999999, "Stripe's largest charge is 99,999,999 minor units.")]),
+            model_name="offering",
+            name="price_amount",
+            field=models.PositiveIntegerField(
+                help_text="In the currency's minor unit (cents); from 50 to 99,999,999.",
+                validators=[
+                    django.core.validators.MinValueValidator(
+                        50, "Stripe's smallest charge is 50 minor units."
+                    ),
+                    django.core.validators.MaxValueValidator(
+                        99999999, "Stripe's largest charge is 99,999,999 minor units."
+                    ),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='tutor',
-            name='full_refund_hours',
-            field=models.PositiveIntegerField(default=24, help_text='Students who cancel at least this long before the start get a full refund. At most 30 days (720 hours).', validators=[django.core.validators.MaxValueValidator(720)]),
+            model_name="tutor",
+            name="full_refund_hours",
+            field=models.PositiveIntegerField(
+                default=24,
+                help_text="Students who cancel at least this long before the start get a full refund. At most 30 days (720 hours).",
+                validators=[django.core.validators.MaxValueValidator(720)],
+            ),
         ),
         migrations.AlterField(
-            model_name='tutor',
-            name='min_notice_minutes',
-            field=models.PositiveIntegerField(default=720, help_text='Nobody can book a slot that starts sooner than this. At most 30 days (43200 minutes).', validators=[django.core.validators.MaxValueValidator(43200)]),
+            model_name="tutor",
+            name="min_notice_minutes",
+            field=models.PositiveIntegerField(
+                default=720,
+                help_text="Nobody can book a slot that starts sooner than this. At most 30 days (43200 minutes).",
+                validators=[django.core.validators.MaxValueValidator(43200)],
+            ),
         ),
         migrations.AlterField(
-            model_name='tutor',
-            name='travel_buffer_minutes',
-            field=models.PositiveIntegerField(default=30, help_text='A booked in-person session hides slots starting or ending this close to it. At most a day (1440 minutes).', validators=[django.core.validators.MaxValueValidator(1440)]),
+            model_name="tutor",
+            name="travel_buffer_minutes",
+            field=models.PositiveIntegerField(
+                default=30,
+                help_text="A booked in-person session hides slots starting or ending this close to it. At most a day (1440 minutes).",
+                validators=[django.core.validators.MaxValueValidator(1440)],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offering',
-            constraint=models.CheckConstraint(condition=models.Q(('duration_minutes__lte', 720)), name='offering_duration_at_most_12_h', violation_error_message='A session can last at most 12 hours.'),
+            model_name="offering",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration_minutes__lte", 720)),
+                name="offering_duration_at_most_12_h",
+                violation_error_message="A session can last at most 12 hours.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offering',
-            constraint=models.CheckConstraint(condition=models.Q(('price_amount__gte', 50), ('price_amount__lte', 99999999)), name='offering_price_bounded', violation_error_message='The price must be from 50 to 99,999,999 minor units.'),
+            model_name="offering",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price_amount__gte", 50), ("price_amount__lte", 99999999)),
+                name="offering_price_bounded",
+                violation_error_message="The price must be from 50 to 99,999,999 minor units.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tutor',
-            constraint=models.CheckConstraint(condition=models.Q(('min_notice_minutes__lte', 43200)), name='tutor_min_notice_bounded', violation_error_message='The minimum notice can be at most 30 days.'),
+            model_name="tutor",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("min_notice_minutes__lte", 43200)),
+                name="tutor_min_notice_bounded",
+                violation_error_message="The minimum notice can be at most 30 days.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tutor',
-            constraint=models.CheckConstraint(condition=models.Q(('travel_buffer_minutes__lte', 1440)), name='tutor_travel_buffer_bounded', violation_error_message='The travel buffer can be at most a day.'),
+            model_name="tutor",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("travel_buffer_minutes__lte", 1440)),
+                name="tutor_travel_buffer_bounded",
+                violation_error_message="The travel buffer can be at most a day.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tutor',
-            constraint=models.CheckConstraint(condition=models.Q(('full_refund_hours__lte', 720)), name='tutor_full_refund_window_bounded', violation_error_message='The full-refund window can be at most 30 days.'),
+            model_name="tutor",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("full_refund_hours__lte", 720)),
+                name="tutor_full_refund_window_bounded",
+                violation_error_message="The full-refund window can be at most 30 days.",
+            ),
         ),
     ]

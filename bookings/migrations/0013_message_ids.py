@@ -28,13 +28,7 @@ BATCH = 2000
 _m0012 = importlib.import_module("bookings.migrations.0012_signed_tokens")
 
 
-def _sqlite(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "sqlite":
-            for sql in statements:
-                schema_editor.execute(sql, params=None)
-
-    return run
+_sqlite = _m0012._sqlite  # the trigger statements, on SQLite only
 
 
 def _old_uid_host() -> str:

@@ -25,7 +25,7 @@ from bookings.money import format_money
 
 from . import presenters
 from .forms import Form, TextField, student_email_field, student_name_field
-from .views import _public_tutor, tutor_required
+from .views import _public_tutor, too_many, tutor_required
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -148,12 +148,14 @@ def request_time(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "requests/form.html", context)
     limit = RequestsPerIPThrottle()
     if not limit.allow_request(request, None):  # type: ignore[arg-type]
-        wait = limit.wait() or 60
-        minutes = max(1, round(wait / 60))
-        form.add_error(None, f"Too many requests from here. Please try again in {minutes} min.")
-        response = render(request, "requests/form.html", context, status=429)
-        response["Retry-After"] = str(int(wait))
-        return response
+        return too_many(
+            request,
+            "requests/form.html",
+            context,
+            form=form,
+            wait=limit.wait(),
+            what="requests from here",
+        )
     data = form.cleaned_data
     try:
         created = time_requests.time_request_create(

@@ -33,7 +33,7 @@ from bookings.policy import policy_refund
 
 from . import presenters
 from .forms import BookingForm, Form, student_email_field, student_name_field
-from .views import _int, _mode, _mode_choices, _public_tutor, _wait
+from .views import _int, _mode, _mode_choices, _public_tutor, too_many
 
 
 class SeriesForm(Form):
@@ -195,10 +195,9 @@ def series_new(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         hold_rate_check(data["student_email"], request=request)
     except Throttled as exc:
-        form.add_error(None, f"Too many booking attempts. Please try again in {_wait(exc)}.")
-        response = render(request, "series/new.html", context, status=429)
-        response["Retry-After"] = str(int(getattr(exc, "wait", None) or 60))
-        return response
+        return too_many(
+            request, "series/new.html", context, form=form, wait=getattr(exc, "wait", None)
+        )
     try:
         hold = series_service.series_hold(
             slot_id=first.pk,

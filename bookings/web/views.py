@@ -227,11 +227,13 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         hold_rate_check(data["student_email"], request=request)
     except Throttled as exc:
-        form.add_error(None, f"Too many booking attempts. Please try again in {_wait(exc)}.")
-        response = render(request, "bookings/book.html", {**context, "form": form})
-        response.status_code = 429
-        response["Retry-After"] = str(int(getattr(exc, "wait", None) or 60))
-        return response
+        return too_many(
+            request,
+            "bookings/book.html",
+            {**context, "form": form},
+            form=form,
+            wait=getattr(exc, "wait", None),
+        )
     try:
         hold = services.booking_hold(
             slot_id=data["slot"],
@@ -255,9 +257,24 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(hold.payment_url)
 
 
-def _wait(exc: Throttled) -> str:
-    minutes = max(1, round((getattr(exc, "wait", None) or 60) / 60))
-    return "a minute" if minutes == 1 else f"{minutes} minutes"
+def too_many(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    form: Any,
+    wait: float | None,
+    what: str = "booking attempts",
+) -> HttpResponse:
+    """A public form over its rate limit: the form again with why and when to retry,
+    429 with Retry-After (the one place the pages say it)."""
+    seconds = int(wait or 60)
+    minutes = max(1, round(seconds / 60))
+    when = "a minute" if minutes == 1 else f"{minutes} minutes"
+    form.add_error(None, f"Too many {what}. Please try again in {when}.")
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 _REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
